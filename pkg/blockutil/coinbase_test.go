@@ -166,11 +166,11 @@ func TestCoinbaseRejectsBadParams(t *testing.T) {
 }
 
 type goldenCoinbase struct {
-	Name       string `json:"name"`
-	Net        string `json:"net"`
-	Height     int64  `json:"height"`
-	Value      int64  `json:"value"`
-	Payouts    []struct {
+	Name    string `json:"name"`
+	Net     string `json:"net"`
+	Height  int64  `json:"height"`
+	Value   int64  `json:"value"`
+	Payouts []struct {
 		Address string `json:"address"`
 		Weight  uint64 `json:"weight"`
 	} `json:"payouts"`
