@@ -27,10 +27,10 @@ func sampleJob() *Job {
 		Coinb1:          []byte{1, 0, 0, 0, 1, 0xaa},
 		Coinb2:          []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0},
 		Extranonce1Size: 4, Extranonce2Size: 8,
-		MerkleBranch:    []chainhash.Hash{chainhash.DoubleHashH([]byte("a")), chainhash.DoubleHashH([]byte("b"))},
-		CoinbaseValue:   312500000 + 12345, Clean: true, HasWitness: true,
+		MerkleBranch:  []chainhash.Hash{chainhash.DoubleHashH([]byte("a")), chainhash.DoubleHashH([]byte("b"))},
+		CoinbaseValue: 312500000 + 12345, Clean: true, HasWitness: true,
 		CreatedUnixNano: 1713571767123456789, Source: "node1",
-		Txs:             [][]byte{{2, 0, 0, 0, 0x11}, {2, 0, 0, 0, 0x22, 0x33}},
+		Txs: [][]byte{{2, 0, 0, 0, 0x11}, {2, 0, 0, 0, 0x22, 0x33}},
 	}
 }
 
