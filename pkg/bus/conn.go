@@ -56,6 +56,11 @@ func (c Config) Validate(p *confutil.Problems, f string) {
 	if n > 0 && c.User == "" {
 		p.Add(f+".user", "a password needs a user")
 	}
+	if n == 1 {
+		if _, err := confutil.ResolveSecret(c.Pass, c.PassEnv, c.PassFile); err != nil {
+			p.Add(f+".pass", "%v", err)
+		}
+	}
 	if c.ConnectTimeout.D() <= 0 {
 		p.Add(f+".connect_timeout", "must be positive")
 	}

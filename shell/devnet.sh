@@ -1,0 +1,458 @@
+#!/usr/bin/env bash
+#
+# shell/devnet.sh - the whole hashgate cluster on one machine, under <repo>/.devnet/.
+#
+# Usage:
+#   shell/devnet.sh up             deps, btcd (regtest) + nats-server, ports.env, every
+#                                  daemon via restart.sh, then check_alive.sh --loop
+#   shell/devnet.sh down [--clean] stop the watchdog, the daemons (reverse order), nats,
+#                                  btcd; keeps .devnet (ports.env, JetStream store, logs,
+#                                  chain files) unless --clean, which deletes it
+#   shell/devnet.sh status         processes, each daemon's /healthz, block height
+#                                  (exit 1 if something that should run does not)
+#
+# Layout of .devnet/:
+#   ports.env              NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER
+#                          NATS_PASS HASHGATE_RUN HASHGATE_NET PAYOUT_ADDRESS and one
+#                          <DAEMON>_ADMIN_PORT per daemon (mode 600);
+#                          scripts load it by default (see lib.sh)
+#   nats.conf              generated nats-server config; nats/ is its JetStream store
+#   btcd/                  btcd.conf (empty), data/, logs/. Note: btcd --regtest deletes
+#                          its chain on every start, so each start of btcd re-mines the
+#                          432 blocks (a second or two)
+#   run/                   HASHGATE_RUN: *.pid, *.admin, *.log of btcd, nats, daemons and
+#                          check_alive
+#
+# `up` is safe to re-run: running processes are kept, ports.env is reused (a port that
+# another program took meanwhile is replaced). Ports are random in 20000-32767.
+# Daemons in ALL_DAEMONS (or $HASHGATE_DAEMONS) without <repo>/<d>/main.go or
+# conf/<d>.json are skipped with a warning.
+set -euo pipefail
+# shellcheck source=shell/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+	sed -n '3,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+	exit 2
+}
+
+DEVNET="$HASHGATE_ROOT/.devnet"
+RUN="$DEVNET/run"
+ENV_FILE="$DEVNET/ports.env"
+NATS_CONF="$DEVNET/nats.conf"
+BTCD_DIR="$DEVNET/btcd"
+RPC_USER=hashgate
+NATS_USER_NAME=hashgate
+MINING_ADDRESS=bcrt1qckw9tyna2k76pmy8mysww76ec4p3grajy6l9uq
+PAYOUT=bcrt1ql7fk7lfuvazvrytsx4efz5pv75j23cfkmjfytk
+# Coinbases mature after 100 blocks; btcd's regtest activates segwit by BIP9
+# signalling only from height 432 (Bitcoin Core's regtest has it from block 0), so
+# the devnet mines to 432 to behave like a segwit network.
+MATURE_HEIGHT=432
+
+# Everything below works on the devnet's run dir and env, whatever the caller set.
+HASHGATE_RUN="$RUN"
+export HASHGATE_RUN
+
+daemon_list() { printf '%s\n' "${HASHGATE_DAEMONS:-$ALL_DAEMONS}"; }
+
+random_secret() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24; }
+
+# port_of HOST:PORT|URL -> PORT
+port_of() { printf '%s\n' "${1##*:}"; }
+
+# proc_pid NAME PROG: pid from $RUN/NAME.pid if it is alive and runs PROG.
+proc_pid() {
+	local pid
+	pid="$(read_pid "$RUN/$1.pid")" && pid_is "$pid" "$2" && printf '%s\n' "$pid"
+}
+
+# btcd_rpc METHOD [PARAMS-JSON [MAX-TIME]]: print the JSON-RPC `result` of METHOD.
+btcd_rpc() {
+	local method=$1 params=${2:-[]} maxtime=${3:-5} reply
+	reply="$(curl -sS --fail-with-body --max-time "$maxtime" --user "$NODE_RPC_USER:$NODE_RPC_PASS" \
+		-H 'Content-Type: application/json' \
+		--data-binary "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"$method\",\"params\":$params}" \
+		"http://$NODE_RPC/" 2>&1)" || {
+		printf '%s\n' "$reply" >&2
+		return 1
+	}
+	jq -e -r 'if .error == null then .result else error(.error | tostring) end' <<<"$reply"
+}
+
+# fail_with_log FILE MSG: print the tail of FILE and die with MSG.
+fail_with_log() {
+	log_tail "$1" 30
+	die "$2"
+}
+
+# ---------------------------------------------------------------------------
+# up
+
+# choose_config: set NODE_* / NATS_* and the monitor port NATS_MON, reusing ports.env
+# and nats.conf where they exist; replace ports taken by others while we are down.
+choose_config() {
+	local btcd_up=0 nats_up=0 rpc_port p2p_port nats_port mon_port=""
+	proc_pid btcd btcd >/dev/null && btcd_up=1
+	proc_pid nats nats-server >/dev/null && nats_up=1
+
+	if [[ -f $ENV_FILE ]]; then
+		set -a
+		# shellcheck disable=SC1090
+		. "$ENV_FILE"
+		set +a
+		HASHGATE_RUN="$RUN" # the file's value may predate a move of the repository
+		log "reusing $ENV_FILE"
+	elif ((btcd_up || nats_up)); then
+		# Running without ports.env: their credentials are unknown, start them afresh.
+		log "btcd/nats run but $ENV_FILE is missing: restarting them"
+		stop_infra
+		btcd_up=0 nats_up=0
+	fi
+	if [[ -f $NATS_CONF ]]; then
+		mon_port="$(sed -n 's/^http: *127\.0\.0\.1:\([0-9]*\).*/\1/p' "$NATS_CONF")"
+	fi
+
+	rpc_port="$(port_of "${NODE_RPC:-}")"
+	p2p_port="$(port_of "${NODE_P2P:-}")"
+	nats_port="$(port_of "${NATS_URL:-}")"
+	if ((!btcd_up)); then
+		if [[ ! $rpc_port =~ ^[0-9]+$ ]] || port_in_use "$rpc_port"; then free_port rpc_port; fi
+		if [[ ! $p2p_port =~ ^[0-9]+$ ]] || port_in_use "$p2p_port" || [[ $p2p_port == "$rpc_port" ]]; then
+			free_port p2p_port
+		fi
+		[[ -n ${NODE_RPC_PASS:-} ]] || NODE_RPC_PASS="$(random_secret)"
+	fi
+	if ((!nats_up)); then
+		if [[ ! $nats_port =~ ^[0-9]+$ ]] || port_in_use "$nats_port"; then free_port nats_port; fi
+		if [[ ! $mon_port =~ ^[0-9]+$ ]] || port_in_use "$mon_port" || [[ $mon_port == "$nats_port" ]]; then
+			free_port mon_port
+		fi
+		[[ -n ${NATS_PASS:-} ]] || NATS_PASS="$(random_secret)"
+	elif [[ ! $mon_port =~ ^[0-9]+$ ]]; then
+		die "nats-server runs but $NATS_CONF has no monitoring port; run: $0 down"
+	fi
+
+	NODE_RPC="127.0.0.1:$rpc_port"
+	NODE_RPC_USER="${NODE_RPC_USER:-$RPC_USER}"
+	NODE_P2P="127.0.0.1:$p2p_port"
+	NATS_URL="nats://127.0.0.1:$nats_port"
+	NATS_USER="${NATS_USER:-$NATS_USER_NAME}"
+	NATS_MON="$mon_port"
+	HASHGATE_NET=regtest
+	PAYOUT_ADDRESS=$PAYOUT
+
+	# Admin endpoints on fixed loopback ports below 32768 (not the kernel's
+	# ephemeral range), kept while a daemon runs.
+	local d var port
+	ADMIN_VARS=()
+	for d in $ALL_DAEMONS; do
+		var="${d^^}_ADMIN_PORT"
+		port="${!var:-}"
+		if ! daemon_pid "$d" >/dev/null 2>&1; then
+			if [[ ! $port =~ ^[0-9]+$ ]] || port_in_use "$port"; then free_port port; fi
+		fi
+		printf -v "$var" '%s' "$port"
+		ADMIN_VARS+=("$var")
+	done
+}
+
+# write_env: .devnet/ports.env (atomically, mode 600; values shell-quoted).
+write_env() {
+	local tmp v
+	tmp="$(mktemp "$DEVNET/.ports.env.XXXXXX")"
+	{
+		printf '# Generated by shell/devnet.sh up; loaded by shell/*.sh (set -a; . %s).\n' "$ENV_FILE"
+		for v in NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER NATS_PASS \
+			HASHGATE_RUN HASHGATE_NET PAYOUT_ADDRESS "${ADMIN_VARS[@]}"; do
+			printf '%s=%q\n' "$v" "${!v}"
+		done
+	} >"$tmp"
+	chmod 600 "$tmp"
+	mv -f -- "$tmp" "$ENV_FILE"
+	export NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER NATS_PASS \
+		HASHGATE_NET PAYOUT_ADDRESS "${ADMIN_VARS[@]}"
+	HASHGATE_ENV="$ENV_FILE"
+	export HASHGATE_ENV
+}
+
+# write_nats_conf: the nats-server config for the chosen ports and password.
+write_nats_conf() {
+	local tmp
+	tmp="$(mktemp "$DEVNET/.nats.conf.XXXXXX")"
+	cat >"$tmp" <<EOF
+# Generated by shell/devnet.sh up.
+server_name: hashgate-devnet
+listen: 127.0.0.1:$(port_of "$NATS_URL")
+http: 127.0.0.1:$NATS_MON
+max_payload: 8MB
+authorization {
+  user: "$NATS_USER"
+  password: "$NATS_PASS"
+}
+jetstream {
+  store_dir: "$DEVNET/nats"
+  max_memory_store: 256MB
+  max_file_store: 2GB
+}
+EOF
+	chmod 600 "$tmp"
+	mv -f -- "$tmp" "$NATS_CONF"
+}
+
+start_btcd() {
+	local pid
+	if pid="$(proc_pid btcd btcd)"; then
+		log "btcd already running (pid $pid)"
+		return
+	fi
+	command -v btcd >/dev/null || die "btcd not found in PATH"
+	mkdir -p "$BTCD_DIR/data" "$BTCD_DIR/logs"
+	: >>"$BTCD_DIR/btcd.conf" # empty: keep ~/.btcd/btcd.conf out of the devnet
+	log "starting btcd regtest: rpc $NODE_RPC, p2p $NODE_P2P"
+	setsid nohup btcd --configfile="$BTCD_DIR/btcd.conf" --regtest --notls \
+		--rpclisten="$NODE_RPC" --listen="$NODE_P2P" \
+		--rpcuser="$NODE_RPC_USER" --rpcpass="$NODE_RPC_PASS" \
+		--datadir="$BTCD_DIR/data" --logdir="$BTCD_DIR/logs" \
+		--miningaddr="$MINING_ADDRESS" </dev/null >>"$RUN/btcd.log" 2>&1 &
+	printf '%s\n' "$!" >"$RUN/btcd.pid"
+}
+
+start_nats() {
+	local pid
+	if pid="$(proc_pid nats nats-server)"; then
+		log "nats-server already running (pid $pid)"
+		return
+	fi
+	command -v nats-server >/dev/null || die "nats-server not found in PATH"
+	mkdir -p "$DEVNET/nats"
+	write_nats_conf
+	log "starting nats-server: $NATS_URL, monitoring http://127.0.0.1:$NATS_MON"
+	setsid nohup nats-server -c "$NATS_CONF" </dev/null >>"$RUN/nats.log" 2>&1 &
+	printf '%s\n' "$!" >"$RUN/nats.pid"
+}
+
+wait_btcd() {
+	local deadline=$((SECONDS + 60)) pid
+	while ((SECONDS < deadline)); do
+		pid="$(proc_pid btcd btcd)" || fail_with_log "$RUN/btcd.log" "btcd exited while starting"
+		btcd_rpc getblockcount >/dev/null 2>&1 && return 0
+		sleep 0.3
+	done
+	fail_with_log "$RUN/btcd.log" "btcd RPC on $NODE_RPC not answering after 60s"
+}
+
+wait_nats() {
+	local deadline=$((SECONDS + 30)) url="http://127.0.0.1:$NATS_MON/healthz"
+	while ((SECONDS < deadline)); do
+		proc_pid nats nats-server >/dev/null || fail_with_log "$RUN/nats.log" "nats-server exited while starting"
+		[[ "$(http_code "$url")" == 200 ]] && return 0
+		sleep 0.2
+	done
+	fail_with_log "$RUN/nats.log" "nats-server not healthy ($url) after 30s"
+}
+
+mature_chain() {
+	local height
+	height="$(btcd_rpc getblockcount)" || fail_with_log "$RUN/btcd.log" "getblockcount failed"
+	if ((height < MATURE_HEIGHT)); then
+		log "height $height: generating $((MATURE_HEIGHT - height)) blocks so coinbases mature"
+		btcd_rpc generate "[$((MATURE_HEIGHT - height))]" 300 >/dev/null ||
+			fail_with_log "$RUN/btcd.log" "generate failed"
+		height="$(btcd_rpc getblockcount)" || fail_with_log "$RUN/btcd.log" "getblockcount failed"
+		((height >= MATURE_HEIGHT)) || die "height is $height after generate"
+	fi
+	log "btcd at height $height"
+}
+
+start_daemons() {
+	local d pid admin
+	for d in $(daemon_list); do
+		if ! daemon_buildable "$d"; then
+			warn "$d: no $HASHGATE_ROOT/$d/main.go yet, skipping"
+			continue
+		fi
+		if [[ ! -f $HASHGATE_CONF/$d.json ]]; then
+			warn "$d: no config $HASHGATE_CONF/$d.json, skipping"
+			continue
+		fi
+		build_daemon "$d" || die "build of $d failed"
+		if pid="$(daemon_pid "$d")" && admin="$(daemon_admin "$d")" &&
+			[[ "$(http_code "$admin/healthz")" != 000 ]]; then
+			log "$d already running (pid $pid); to run the new build: shell/restart.sh $d"
+			continue
+		fi
+		"$SHELL_DIR/restart.sh" "$d" || die "$d failed to start (log: $RUN/$d.log)"
+	done
+}
+
+start_watchdog() {
+	local pid
+	if pid="$(proc_pid check_alive check_alive.sh)"; then
+		log "check_alive.sh --loop already running (pid $pid)"
+		return
+	fi
+	setsid nohup "$SHELL_DIR/check_alive.sh" --loop </dev/null >>"$RUN/check_alive.log" 2>&1 &
+	pid=$!
+	printf '%s\n' "$pid" >"$RUN/check_alive.pid"
+	sleep 0.5
+	pid_alive "$pid" || fail_with_log "$RUN/check_alive.log" "check_alive.sh --loop exited at once"
+	log "check_alive.sh --loop started (pid $pid, log $RUN/check_alive.log)"
+}
+
+summary() {
+	local d admin
+	cat <<EOF
+
+hashgate devnet is up (everything under $DEVNET)
+  btcd regtest   rpc $NODE_RPC (user $NODE_RPC_USER), p2p $NODE_P2P, height $(btcd_rpc getblockcount || echo '?')
+  nats-server    $NATS_URL (user $NATS_USER), monitoring http://127.0.0.1:$NATS_MON
+  env            $ENV_FILE   (load: set -a; . $ENV_FILE; set +a)
+  run dir        $RUN
+EOF
+	for d in $(daemon_list); do
+		if admin="$(daemon_admin "$d")"; then
+			printf '  %-14s admin %s   log %s\n' "$d" "$admin" "$RUN/$d.log"
+		else
+			printf '  %-14s not started\n' "$d"
+		fi
+	done
+	cat <<EOF
+  watchdog       check_alive.sh --loop, log $RUN/check_alive.log
+  btcctl         btcctl --regtest --notls -s $NODE_RPC -u $NODE_RPC_USER -P "\$NODE_RPC_PASS" getblockcount
+Stop: shell/devnet.sh down   (keeps .devnet; down --clean removes it)
+Status: shell/devnet.sh status
+EOF
+}
+
+cmd_up() {
+	[[ $# -eq 0 ]] || usage
+	"$SHELL_DIR/deps.sh" || die "deps.sh failed"
+	mkdir -p "$RUN"
+	choose_config
+	write_env
+	start_btcd
+	start_nats
+	wait_btcd
+	wait_nats
+	mature_chain
+	start_daemons
+	start_watchdog
+	summary
+}
+
+# ---------------------------------------------------------------------------
+# down
+
+stop_infra() {
+	local pid
+	if pid="$(proc_pid nats nats-server)"; then stop_pid "$pid" nats-server 15 || true; fi
+	if pid="$(proc_pid btcd btcd)"; then stop_pid "$pid" btcd 30 || true; fi
+	rm -f -- "$RUN/nats.pid" "$RUN/btcd.pid"
+}
+
+cmd_down() {
+	local clean=0 pid d order=() i
+	case ${1:-} in
+	"") ;;
+	--clean) clean=1 ;;
+	*) usage ;;
+	esac
+
+	# 1. The watchdog first, so it does not restart what we stop.
+	if pid="$(proc_pid check_alive check_alive.sh)"; then
+		stop_pid "$pid" check_alive.sh 10 || true
+	fi
+	rm -f -- "$RUN/check_alive.pid"
+
+	# 2. Daemons in reverse start order; the lock waits out a restart in progress.
+	read -r -a order <<<"$ALL_DAEMONS ${HASHGATE_DAEMONS:-}"
+	for ((i = ${#order[@]} - 1; i >= 0; i--)); do
+		d=${order[i]}
+		[[ -e $RUN/$d.pid || -e $RUN/$d.spawn || -e $RUN/$d.admin ]] || continue
+		daemon_lock "$d" $((${HASHGATE_STOP_TIMEOUT:-15} + ${HASHGATE_READY_TIMEOUT:-30} + 60)) ||
+			warn "could not lock $d; stopping it anyway"
+		stop_daemon "$d" || warn "could not stop $d"
+		exec 9>&-
+	done
+
+	# 3. Then the bus and the node.
+	stop_infra
+
+	if ((clean)); then
+		log "removing $DEVNET"
+		rm -rf -- "$DEVNET"
+	else
+		log "devnet stopped; $DEVNET kept (ports.env, logs, data; down --clean removes it)"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# status
+
+cmd_status() {
+	local rc=0 name prog pid d admin body code st height
+	[[ $# -eq 0 ]] || usage
+	if [[ ! -d $DEVNET ]]; then
+		echo "devnet: not set up ($DEVNET missing)"
+		return 1
+	fi
+	if [[ -f $ENV_FILE ]]; then
+		set -a
+		# shellcheck disable=SC1090
+		. "$ENV_FILE"
+		set +a
+		HASHGATE_RUN="$RUN"
+	fi
+	printf '%-14s %-8s %s\n' PROCESS PID STATE
+	for name in btcd:btcd nats:nats-server check_alive:check_alive.sh; do
+		prog=${name#*:} name=${name%%:*}
+		if pid="$(proc_pid "$name" "$prog")"; then
+			printf '%-14s %-8s alive\n' "$name" "$pid"
+		else
+			printf '%-14s %-8s %s\n' "$name" "$(read_pid "$RUN/$name.pid" || echo -)" down
+			rc=1
+		fi
+	done
+	for d in $(daemon_list); do
+		if ! pid="$(daemon_pid "$d")"; then
+			if [[ -e $RUN/$d.pid ]]; then
+				printf '%-14s %-8s dead (stale pid file)\n' "$d" "$(read_pid "$RUN/$d.pid" || echo -)"
+				rc=1
+			else
+				printf '%-14s %-8s not running\n' "$d" -
+			fi
+			continue
+		fi
+		if ! admin="$(daemon_admin "$d")"; then
+			printf '%-14s %-8s alive, no admin file yet\n' "$d" "$pid"
+			continue
+		fi
+		body="$(curl -s --max-time "${HASHGATE_PROBE_TIMEOUT:-2}" -w '\n%{http_code}' "$admin/healthz" 2>/dev/null)" || true
+		code="${body##*$'\n'}"
+		body="${body%$'\n'*}"
+		st="$(jq -r '.status // empty' <<<"$body" 2>/dev/null || true)"
+		printf '%-14s %-8s alive, %s/healthz %s %s\n' "$d" "$pid" "$admin" "${code:-000}" "${st:-$body}"
+		[[ ${code:-000} != 000 ]] || rc=1
+	done
+	if [[ -n ${NODE_RPC:-} ]] && height="$(btcd_rpc getblockcount 2>/dev/null)"; then
+		echo "block height: $height"
+	else
+		echo "block height: unknown (btcd not answering)"
+		rc=1
+	fi
+	return "$rc"
+}
+
+# ---------------------------------------------------------------------------
+
+[[ $# -ge 1 ]] || usage
+cmd=$1
+shift
+case $cmd in
+up) cmd_up "$@" ;;
+down) cmd_down "$@" ;;
+status) cmd_status "$@" ;;
+-h | --help | help) usage ;;
+*) usage ;;
+esac
