@@ -171,13 +171,13 @@ func (a *App) markReady() {
 
 func (a *App) status() any {
 	s := map[string]any{
-		"daemon":   Daemon,
-		"instance": a.cfg.Instance,
-		"coin":     a.cfg.Coin,
-		"network":  a.cfg.Network,
-		"nodes":    a.pool.Statuses(),
+		"daemon":    Daemon,
+		"instance":  a.cfg.Instance,
+		"coin":      a.cfg.Coin,
+		"network":   a.cfg.Network,
+		"nodes":     a.pool.Statuses(),
 		"jobs_kept": a.store.Len(),
-		"uptime_s": int64(time.Since(a.started).Seconds()),
+		"uptime_s":  int64(time.Since(a.started).Seconds()),
 	}
 	if cur := a.engine.Current(); cur != nil {
 		j := cur.Job
