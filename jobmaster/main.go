@@ -1,24 +1,25 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"os"
+	"go.uber.org/zap"
 
-	"github.com/hashgate/hashgate/pkg/version"
+	"github.com/hashgate/hashgate/jobmaster/internal/app"
+	"github.com/hashgate/hashgate/jobmaster/internal/config"
+	"github.com/hashgate/hashgate/pkg/daemon"
 )
 
 func main() {
-	cfgPath := flag.String("c", "conf/jobmaster.json", "config file")
-	check := flag.Bool("t", false, "check the config file, print every problem and exit")
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	flag.Parse()
-	if *showVersion {
-		fmt.Println("jobmaster", version.String())
-		return
-	}
-	if err := run(*cfgPath, *check); err != nil {
-		fmt.Fprintln(os.Stderr, "jobmaster:", err)
-		os.Exit(1)
-	}
+	daemon.Main(daemon.Spec[config.Config]{
+		Name: app.Daemon,
+		Load: config.Load,
+		Common: func(c config.Config) daemon.Common {
+			return daemon.Common{Log: c.Log, Instance: c.Instance, RunDir: c.RunDir}
+		},
+		New: func(c config.Config, lg *zap.Logger, level zap.AtomicLevel) (daemon.App, error) {
+			return app.New(c, lg, level)
+		},
+		Fields: func(c config.Config) []zap.Field {
+			return []zap.Field{zap.String("network", c.Network), zap.Int("nodes", len(c.Nodes))}
+		},
+	})
 }
