@@ -109,6 +109,10 @@ func (s *Server) stdLog() *log.Logger {
 	return l
 }
 
+// Handle adds an operator route (for example "POST /clients/reconnect") to
+// the admin endpoint. Call it before Serve.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // SetReady marks the daemon ready (or not). /healthz answers 503 until it is.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 

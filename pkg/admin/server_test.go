@@ -339,3 +339,18 @@ func TestServeListensItself(t *testing.T) {
 	_, err := client.Get(s.URL() + "/healthz")
 	require.Error(t, err)
 }
+
+func TestHandleAddsRoute(t *testing.T) {
+	s := admin.New(admin.Config{Listen: "127.0.0.1:0"}, nil, nil, zap.NewAtomicLevel())
+	s.Handle("POST /op", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("done")) }))
+	_, err := s.Listen()
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Serve(ctx) }()
+	resp, err := http.Post(s.URL()+"/op", "text/plain", nil)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "done", string(body))
+}

@@ -1,0 +1,361 @@
+// Package app wires the gateway: config → logger, metrics, admin endpoint,
+// NATS, job feed, found-block sink, sessions and the gnet Stratum server; it
+// owns startup order, readiness and shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/hashgate/hashgate/gateway/internal/blocksink"
+	"github.com/hashgate/hashgate/gateway/internal/config"
+	"github.com/hashgate/hashgate/gateway/internal/extranonce"
+	"github.com/hashgate/hashgate/gateway/internal/jobfeed"
+	"github.com/hashgate/hashgate/gateway/internal/server"
+	"github.com/hashgate/hashgate/gateway/internal/session"
+	"github.com/hashgate/hashgate/gateway/internal/stats"
+	"github.com/hashgate/hashgate/gateway/internal/work"
+	"github.com/hashgate/hashgate/pkg/admin"
+	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/noderpc"
+	"github.com/hashgate/hashgate/pkg/stratum"
+)
+
+// Daemon is this daemon's name in logs, files and metrics.
+const Daemon = "gateway"
+
+// App is a configured gateway.
+type App struct {
+	cfg   config.Config
+	lg    *zap.Logger
+	reg   *prometheus.Registry
+	admin *admin.Server
+
+	table  *work.Table
+	stats  *stats.Table
+	env    *session.Env
+	server *server.Server
+	feed   *jobfeed.Feed
+	sink   *blocksink.Sink
+	nc     *nats.Conn
+
+	counters *counters
+	started  time.Time
+	ready    sync.Once
+}
+
+// counters implements session.Counter with Prometheus.
+type counters struct {
+	shares *prometheus.CounterVec
+	blocks prometheus.Counter
+}
+
+func (c *counters) Share(result string) { c.shares.WithLabelValues(result).Inc() }
+func (c *counters) Block()              { c.blocks.Inc() }
+
+// New builds the components; nothing is started or dialled.
+func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel) (*App, error) {
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	a := &App{cfg: cfg, lg: lg, reg: prometheus.NewRegistry(), started: time.Now()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.counters = &counters{
+		shares: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pool_gateway_shares_total", Help: "Shares by result (accepted or the reject reason).",
+		}, []string{"result"}),
+		blocks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pool_gateway_block_candidates_total", Help: "Shares that met the network target.",
+		}),
+	}
+	a.reg.MustRegister(a.counters.shares, a.counters.blocks)
+
+	a.table = work.NewTable(cfg.Stratum.StaleGrace.D(), nil)
+	a.stats = stats.NewTable()
+	en, err := extranonce.New(4, byte(cfg.GatewayID), cfg.Stratum.ResumeWindow.D(), nil)
+	if err != nil {
+		return nil, err
+	}
+	vd := cfg.VardiffConfig()
+	a.env = &session.Env{
+		Jobs: a.table, Dedup: work.NewDedup(), Extranonce: en, Stats: a.stats, Vardiff: &vd,
+		Counter: a.counters, Log: lg.Named("session"), PoolMask: cfg.Mask(), Source: cfg.Instance,
+		MaxWorkers: cfg.Stratum.MaxWorkers, MaxBadRequests: cfg.Stratum.MaxBadRequests, Now: time.Now,
+	}
+	sm := server.NewMetrics()
+	sm.Register(a.reg)
+	a.server = server.New(server.Options{
+		Env: a.env, MaxConnections: cfg.Stratum.MaxConnections, MaxLine: cfg.Stratum.MaxLine,
+		MaxPending: cfg.Stratum.MaxPendingBytes, IdleTimeout: cfg.Stratum.IdleTimeout.D(),
+		AuthTimeout: cfg.Stratum.AuthTimeout.D(), Logger: lg.Named("server"), Metrics: sm,
+	})
+
+	a.admin = admin.New(cfg.Admin, lg.Named("admin"), a.reg, level)
+	a.admin.AddCheck("nats", func() error {
+		if a.nc == nil || !a.nc.IsConnected() {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+	a.admin.AddCheck("jobs", func() error {
+		if a.feed == nil || a.feed.LastJob().IsZero() {
+			return errors.New("no job from the jobmaster yet: miners are held")
+		}
+		if age := time.Since(a.feed.LastJob()); age > cfg.Stratum.JobTimeout.D() {
+			return fmt.Errorf("jobmaster silent for %s: serving the last job", age.Round(time.Second))
+		}
+		return nil
+	})
+	a.admin.AddCheck("blocks", func() error {
+		if a.sink != nil && a.sink.Pending() > 0 {
+			return fmt.Errorf("%d found blocks awaiting delivery (spooled)", a.sink.Pending())
+		}
+		return nil
+	})
+	a.admin.SetStatus(a.status)
+	a.admin.Handle("POST /clients/reconnect", http.HandlerFunc(a.handleReconnect))
+	a.admin.Handle("POST /clients/message", http.HandlerFunc(a.handleMessage))
+	return a, nil
+}
+
+// matcher selects sessions for operator actions: ?worker=user.worker,
+// ?user=user or ?all=1.
+func matcher(r *http.Request) (func(*session.Session) bool, error) {
+	q := r.URL.Query()
+	switch {
+	case q.Get("all") == "1":
+		return func(*session.Session) bool { return true }, nil
+	case q.Get("worker") != "":
+		w := strings.ToLower(q.Get("worker"))
+		return func(s *session.Session) bool { return s.Worker() == w }, nil
+	case q.Get("user") != "":
+		u := strings.ToLower(q.Get("user")) + "."
+		return func(s *session.Session) bool { return strings.HasPrefix(s.Worker(), u) }, nil
+	}
+	return nil, errors.New("say which sessions: ?worker=user.worker, ?user=user or ?all=1")
+}
+
+// handleReconnect sends client.reconnect (to ?host=&port=&wait=, default:
+// the same address) and closes the matched sessions a moment later.
+func (a *App) handleReconnect(w http.ResponseWriter, r *http.Request) {
+	match, err := matcher(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	q := r.URL.Query()
+	port, _ := strconv.Atoi(q.Get("port"))
+	wait, _ := strconv.Atoi(q.Get("wait"))
+	line := stratum.AppendReconnect(nil, q.Get("host"), port, wait)
+	n := a.server.Each(r.Context(), func(s *session.Session) ([]byte, bool) {
+		if !match(s) {
+			return nil, false
+		}
+		return line, false
+	})
+	a.lg.Info("operator sent client.reconnect", zap.Int("sessions", n), zap.String("query", r.URL.RawQuery))
+	_, _ = fmt.Fprintf(w, "{\"sessions\":%d}\n", n)
+}
+
+// handleMessage sends client.show_message with ?msg= to matched sessions.
+func (a *App) handleMessage(w http.ResponseWriter, r *http.Request) {
+	match, err := matcher(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	msg := r.URL.Query().Get("msg")
+	if msg == "" || len(msg) > 512 {
+		http.Error(w, "msg must be 1..512 characters", http.StatusBadRequest)
+		return
+	}
+	line := stratum.AppendShowMessage(nil, msg)
+	n := a.server.Each(r.Context(), func(s *session.Session) ([]byte, bool) {
+		if !match(s) {
+			return nil, false
+		}
+		return line, false
+	})
+	_, _ = fmt.Fprintf(w, "{\"sessions\":%d}\n", n)
+}
+
+func (a *App) status() any {
+	s := map[string]any{
+		"daemon": Daemon, "instance": a.cfg.Instance, "gateway_id": a.cfg.GatewayID, "coin": a.cfg.Coin,
+		"connections": a.server.Connections(), "uptime_s": int64(time.Since(a.started).Seconds()),
+		"workers": a.stats.Snapshot(100),
+	}
+	inUse, parked := a.env.Extranonce.Counts()
+	s["extranonce1"] = map[string]int{"in_use": inUse, "parked_for_resume": parked}
+	if j := a.table.Current(); j != nil {
+		s["job"] = map[string]any{"id": j.ID, "height": j.Height, "empty": j.Empty, "network_difficulty": j.NetDiff,
+			"age_s": time.Since(j.Received).Seconds(), "jobs_kept": a.table.Len()}
+	}
+	if a.feed != nil {
+		s["jobs_received"] = a.feed.Jobs()
+	}
+	if a.sink != nil {
+		s["blocks_pending"] = a.sink.Pending()
+	}
+	return s
+}
+
+// Run starts everything and blocks until ctx is done or a component fails.
+// Shutdown order: stop accepting and close sessions (gnet engine), stop the
+// job feed, let the block sink finish (its spool keeps anything pending),
+// close NATS, stop the admin endpoint.
+func (a *App) Run(ctx context.Context) error {
+	if _, err := a.admin.Listen(); err != nil {
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- a.admin.Serve(adminCtx) }()
+
+	nc, err := bus.Connect(a.cfg.NATS, Daemon+"/"+a.cfg.Instance, a.lg.Named("nats"))
+	if err != nil {
+		return err
+	}
+	a.nc = nc
+	defer nc.Close()
+
+	var nodes []blocksink.Node
+	for _, n := range a.cfg.Blocks.Nodes {
+		pass, err := n.Password()
+		if err != nil {
+			return fmt.Errorf("blocks.nodes %s: %w", n.Name, err)
+		}
+		cl, err := noderpc.New(noderpc.Options{URL: n.RPCURL, User: n.RPCUser, Password: pass, Timeout: n.Timeout.D()})
+		if err != nil {
+			return fmt.Errorf("blocks.nodes %s: %w", n.Name, err)
+		}
+		nodes = append(nodes, blocksink.Node{Name: n.Name, Client: cl})
+	}
+	sink, err := blocksink.New(blocksink.Options{
+		Conn: nc, Subject: bus.Subject(a.cfg.NATS.Prefix, a.cfg.Coin, bus.TopicBlock),
+		AckTimeout: a.cfg.Blocks.AckTimeout.D(), FallbackAfter: a.cfg.Blocks.FallbackAfter.D(),
+		SpoolDir: filepath.Join(a.cfg.RunDir, "gateway-blocks"), Nodes: nodes, Logger: a.lg.Named("blocks"),
+	})
+	if err != nil {
+		return err
+	}
+	sink.Register(a.reg)
+	a.sink = sink
+	a.env.Blocks = sink
+
+	a.feed = jobfeed.New(jobfeed.Options{Conn: nc, Prefix: a.cfg.NATS.Prefix, Coin: a.cfg.Coin, Table: a.table,
+		Broadcaster: a.server, Logger: a.lg.Named("jobs")})
+
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	sinkDone := make(chan error, 1)
+	go func() { sinkDone <- sink.Run(workCtx) }()
+	feedDone := make(chan error, 1)
+	go func() { feedDone <- a.feed.Run(workCtx) }()
+	go a.housekeeping(workCtx)
+
+	loops := a.cfg.Stratum.Loops
+	opts := []gnet.Option{
+		gnet.WithMulticore(loops == 0), gnet.WithTicker(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReusePort(false), gnet.WithLogger(a.lg.Named("gnet").Sugar()),
+		gnet.WithReadBufferCap(16 << 10), gnet.WithWriteBufferCap(4 << 10),
+	}
+	if loops > 0 {
+		opts = append(opts, gnet.WithNumEventLoop(loops))
+	}
+	gnetDone := make(chan error, 1)
+	go func() { gnetDone <- gnet.Run(a.server, "tcp://"+a.cfg.Stratum.Listen, opts...) }()
+	select {
+	case <-a.server.Booted():
+	case err := <-gnetDone:
+		return fmt.Errorf("stratum listen %s: %w", a.cfg.Stratum.Listen, err)
+	}
+	a.lg.Info("stratum listening", zap.String("listen", a.cfg.Stratum.Listen))
+	go a.readyWhenJob(workCtx)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-gnetDone:
+		runErr = fmt.Errorf("stratum server stopped: %w", err)
+	case err := <-feedDone:
+		runErr = fmt.Errorf("job feed stopped: %w", err)
+	case err := <-adminDone:
+		runErr = fmt.Errorf("admin endpoint: %w", err)
+	}
+
+	a.lg.Info("shutting down")
+	a.admin.SetReady(false)
+	admin.RemoveFile(filepath.Join(a.cfg.RunDir, Daemon+".admin"))
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.D())
+	defer cancel()
+	if err := a.server.Stop(sctx); err != nil {
+		a.lg.Warn("stratum engine stop", zap.Error(err))
+	}
+	// Give the sink a moment to deliver blocks found in the last instant;
+	// whatever is left stays in the spool for the next start.
+	deadline := time.Now().Add(a.cfg.ShutdownTimeout.D() / 2)
+	for sink.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopWork()
+	<-sinkDone
+	_ = nc.Drain()
+	stopAdmin()
+	<-adminDone
+	a.lg.Info("shutdown complete")
+	return runErr
+}
+
+// readyWhenJob flips /healthz once the first job is there (miners are held
+// until then).
+func (a *App) readyWhenJob(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if a.table.Current() != nil {
+			a.admin.SetReady(true)
+			if err := admin.WriteAddrFile(filepath.Join(a.cfg.RunDir, Daemon+".admin"), a.admin.URL()); err != nil {
+				a.lg.Error("write admin address file", zap.Error(err))
+			}
+			a.lg.Info("ready", zap.String("admin", a.admin.URL()), zap.Duration("startup", time.Since(a.started)))
+			return
+		}
+	}
+}
+
+// housekeeping sweeps parked extranonces and logs block outcomes.
+func (a *App) housekeeping(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.env.Extranonce.Sweep()
+		case r := <-a.sink.Results():
+			a.lg.Info("block outcome", zap.String("block_hash", r.Hash.String()), zap.String("status", string(r.Status)),
+				zap.String("via", r.Via), zap.String("reason", r.Reason))
+		}
+	}
+}

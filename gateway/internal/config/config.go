@@ -1,0 +1,210 @@
+// Package config holds the gateway's configuration: defaults, strict loading
+// and validation that reports every problem at once.
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hashgate/hashgate/gateway/internal/vardiff"
+	"github.com/hashgate/hashgate/pkg/admin"
+	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/confutil"
+	"github.com/hashgate/hashgate/pkg/logx"
+)
+
+// Config is the gateway configuration (conf/gateway.json documents every
+// key).
+type Config struct {
+	Coin            string            `json:"coin"`       // coin token in bus subjects
+	Network         string            `json:"network"`    // mainnet, testnet3, signet or regtest
+	Instance        string            `json:"instance"`   // name in logs and bus messages
+	GatewayID       int               `json:"gateway_id"` // 0..255, unique per gateway: first byte of every extranonce1
+	RunDir          string            `json:"run_dir"`    // <daemon>.pid, <daemon>.admin and the block spool
+	NATS            bus.Config        `json:"nats"`       // internal bus
+	Stratum         Stratum           `json:"stratum"`    // the miners' port
+	Vardiff         Vardiff           `json:"vardiff"`    // difficulty
+	Blocks          Blocks            `json:"blocks"`     // found-block delivery
+	Admin           admin.Config      `json:"admin"`
+	Log             logx.Config       `json:"log"`
+	ShutdownTimeout confutil.Duration `json:"shutdown_timeout"`
+}
+
+// Stratum configures the miners' listener and sessions.
+type Stratum struct {
+	Listen          string            `json:"listen"`            // e.g. "0.0.0.0:3333"
+	Loops           int               `json:"loops"`             // gnet event loops; 0 = one per core
+	MaxConnections  int               `json:"max_connections"`   // refuse new connections above this (stay below the fd limit)
+	MaxLine         int               `json:"max_line"`          // longest request line in bytes
+	IdleTimeout     confutil.Duration `json:"idle_timeout"`      // close sessions silent this long
+	AuthTimeout     confutil.Duration `json:"auth_timeout"`      // close sessions not authorized this long after connecting
+	MaxPendingBytes int               `json:"max_pending_bytes"` // close slow readers whose outbound buffer exceeds this
+	MaxBadRequests  int               `json:"max_bad_requests"`  // malformed requests tolerated per connection
+	ResumeWindow    confutil.Duration `json:"resume_window"`     // how long a disconnected session's extranonce1 is kept for resume
+	VersionMask     string            `json:"version_mask"`      // pool version-rolling mask (hex)
+	StaleGrace      confutil.Duration `json:"stale_grace"`       // previous-height jobs still checked for blocks
+	JobTimeout      confutil.Duration `json:"job_timeout"`       // jobmaster silence after which health degrades
+	MaxWorkers      int               `json:"max_workers"`       // distinct workers per connection
+}
+
+// Vardiff configures per-worker difficulty.
+type Vardiff struct {
+	Target   confutil.Duration `json:"target"`   // desired interval between shares
+	Min      float64           `json:"min"`      // lowest difficulty (fractional allowed, down to 1e-8)
+	Max      float64           `json:"max"`      // highest difficulty
+	Start    float64           `json:"start"`    // difficulty of a new session
+	Retarget confutil.Duration `json:"retarget"` // minimum time between changes
+}
+
+// Blocks configures found-block delivery.
+type Blocks struct {
+	AckTimeout    confutil.Duration `json:"ack_timeout"`    // per request to the jobmaster
+	FallbackAfter confutil.Duration `json:"fallback_after"` // submit to the nodes ourselves after this
+	Nodes         []Node            `json:"nodes"`          // fallback submitblock targets
+}
+
+// Node is a fallback submission target.
+type Node struct {
+	Name        string            `json:"name"`
+	RPCURL      string            `json:"rpc_url"`
+	RPCUser     string            `json:"rpc_user"`
+	RPCPass     string            `json:"rpc_pass"`
+	RPCPassEnv  string            `json:"rpc_pass_env"`
+	RPCPassFile string            `json:"rpc_pass_file"`
+	Timeout     confutil.Duration `json:"timeout"`
+}
+
+// Password resolves the node's RPC password.
+func (n Node) Password() (string, error) {
+	return confutil.ResolveSecret(n.RPCPass, n.RPCPassEnv, n.RPCPassFile)
+}
+
+// Default returns the defaults every file is applied on top of.
+func Default() Config {
+	host, _ := os.Hostname()
+	vd := vardiff.DefaultConfig()
+	return Config{
+		Coin: "btc", Network: "mainnet", Instance: host, RunDir: "run",
+		NATS: bus.DefaultConfig(),
+		Stratum: Stratum{
+			Listen: "0.0.0.0:3333", MaxConnections: 19000, MaxLine: 16 << 10,
+			IdleTimeout: confutil.Duration(10 * time.Minute), AuthTimeout: confutil.Duration(60 * time.Second),
+			MaxPendingBytes: 256 << 10, MaxBadRequests: 20, ResumeWindow: confutil.Duration(10 * time.Minute),
+			VersionMask: "1fffe000", StaleGrace: confutil.Duration(30 * time.Second),
+			JobTimeout: confutil.Duration(3 * time.Minute), MaxWorkers: 64,
+		},
+		Vardiff: Vardiff{Target: confutil.Duration(vd.Target), Min: vd.Min, Max: vd.Max, Start: vd.Start,
+			Retarget: confutil.Duration(vd.Retarget)},
+		Blocks:          Blocks{AckTimeout: confutil.Duration(2 * time.Second), FallbackAfter: confutil.Duration(3 * time.Second)},
+		Admin:           admin.Config{Listen: "127.0.0.1:0"},
+		Log:             logx.DefaultConfig(),
+		ShutdownTimeout: confutil.Duration(10 * time.Second),
+	}
+}
+
+// Load reads path over the defaults and validates the result.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if err := confutil.Load(path, &cfg); err != nil {
+		return Config{}, err
+	}
+	for i := range cfg.Blocks.Nodes {
+		if cfg.Blocks.Nodes[i].Timeout == 0 {
+			cfg.Blocks.Nodes[i].Timeout = confutil.Duration(5 * time.Second)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// VardiffConfig converts the section for the vardiff package.
+func (c Config) VardiffConfig() vardiff.Config {
+	return vardiff.Config{Target: c.Vardiff.Target.D(), Min: c.Vardiff.Min, Max: c.Vardiff.Max,
+		Start: c.Vardiff.Start, Retarget: c.Vardiff.Retarget.D()}
+}
+
+// Mask returns the pool version-rolling mask (valid after Validate).
+func (c Config) Mask() uint32 {
+	m, _ := strconv.ParseUint(c.Stratum.VersionMask, 16, 32)
+	return uint32(m)
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var p confutil.Problems
+	if err := bus.ValidToken(c.Coin); err != nil {
+		p.Add("coin", "%v", err)
+	}
+	switch c.Network {
+	case "mainnet", "testnet3", "signet", "regtest":
+	default:
+		p.Add("network", "%q: want mainnet, testnet3, signet or regtest", c.Network)
+	}
+	if c.Instance == "" {
+		p.Add("instance", "must be set")
+	}
+	if c.GatewayID < 0 || c.GatewayID > 255 {
+		p.Add("gateway_id", "must be 0..255 (unique per gateway)")
+	}
+	if c.RunDir == "" {
+		p.Add("run_dir", "must be set")
+	}
+	c.NATS.Validate(&p, "nats")
+	s := c.Stratum
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		p.Add("stratum.listen", "%q is not host:port", s.Listen)
+	}
+	if s.Loops < 0 || s.Loops > 256 {
+		p.Add("stratum.loops", "must be 0..256")
+	}
+	if s.MaxConnections < 1 || s.MaxConnections > 19900 {
+		p.Add("stratum.max_connections", "must be 1..19900 (one process holds at most about 19,990 sockets here)")
+	}
+	if s.MaxLine < 512 || s.MaxLine > 1<<20 {
+		p.Add("stratum.max_line", "must be 512..1048576")
+	}
+	if s.IdleTimeout.D() <= 0 || s.AuthTimeout.D() <= 0 || s.ResumeWindow.D() < 0 || s.StaleGrace.D() < 0 || s.JobTimeout.D() <= 0 {
+		p.Add("stratum", "idle_timeout, auth_timeout and job_timeout must be positive; resume_window and stale_grace not negative")
+	}
+	if s.MaxPendingBytes < 4096 {
+		p.Add("stratum.max_pending_bytes", "must be at least 4096")
+	}
+	if s.MaxBadRequests < 0 {
+		p.Add("stratum.max_bad_requests", "must not be negative")
+	}
+	if s.MaxWorkers < 1 {
+		p.Add("stratum.max_workers", "must be at least 1")
+	}
+	if m, err := strconv.ParseUint(s.VersionMask, 16, 32); err != nil {
+		p.Add("stratum.version_mask", "%q is not a 32-bit hex mask", s.VersionMask)
+	} else if m&0xe0000000 != 0 {
+		p.Add("stratum.version_mask", "%08x would let miners change the top three version bits", m)
+	}
+	if err := c.VardiffConfig().Validate(); err != nil {
+		p.Merge("vardiff", err)
+	}
+	if v := c.Vardiff; math.IsNaN(v.Start) || v.Start < v.Min || v.Start > v.Max {
+		p.Add("vardiff.start", "must be within [min, max]")
+	}
+	if c.Blocks.AckTimeout.D() <= 0 || c.Blocks.FallbackAfter.D() <= 0 {
+		p.Add("blocks", "ack_timeout and fallback_after must be positive")
+	}
+	for i, n := range c.Blocks.Nodes {
+		f := fmt.Sprintf("blocks.nodes[%d]", i)
+		if n.Name == "" || n.RPCURL == "" || n.RPCUser == "" {
+			p.Add(f, "name, rpc_url and rpc_user must be set")
+		}
+		if _, err := n.Password(); err != nil {
+			p.Add(f+".rpc_pass", "%v", err)
+		}
+	}
+	p.Merge("admin", c.Admin.Validate())
+	p.Merge("log", c.Log.Validate())
+	if c.ShutdownTimeout.D() <= 0 {
+		p.Add("shutdown_timeout", "must be positive")
+	}
+	return p.Err()
+}

@@ -1,0 +1,96 @@
+package extranonce
+
+import (
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestUniqueAndPrefixed(t *testing.T) {
+	now := time.Unix(1000, 0)
+	a, err := New(4, 7, time.Minute, func() time.Time { return now })
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for i := 0; i < 20000; i++ {
+		en := make([]byte, 4)
+		resumed, err := a.Allocate(en, "")
+		require.NoError(t, err)
+		require.False(t, resumed)
+		require.Equal(t, byte(7), en[0], "gateway id first: unique across gateways")
+		require.False(t, seen[string(en)])
+		seen[string(en)] = true
+	}
+	b, err := New(4, 8, time.Minute, func() time.Time { return now })
+	require.NoError(t, err)
+	en := make([]byte, 4)
+	_, err = b.Allocate(en, "")
+	require.NoError(t, err)
+	require.False(t, seen[string(en)], "another gateway never collides")
+}
+
+func TestResume(t *testing.T) {
+	now := time.Unix(1000, 0)
+	a, err := New(4, 1, 10*time.Minute, func() time.Time { return now })
+	require.NoError(t, err)
+	en := make([]byte, 4)
+	_, err = a.Allocate(en, "")
+	require.NoError(t, err)
+	sid := hex.EncodeToString(en)
+
+	// While in use it cannot be taken by a resume.
+	other := make([]byte, 4)
+	resumed, err := a.Allocate(other, sid)
+	require.NoError(t, err)
+	require.False(t, resumed)
+	require.NotEqual(t, en, other)
+
+	a.Release(en)
+	now = now.Add(9 * time.Minute)
+	// Parked values are not handed to strangers.
+	for i := 0; i < 100; i++ {
+		x := make([]byte, 4)
+		_, err := a.Allocate(x, "")
+		require.NoError(t, err)
+		require.NotEqual(t, en, x)
+	}
+	got := make([]byte, 4)
+	resumed, err = a.Allocate(got, sid)
+	require.NoError(t, err)
+	require.True(t, resumed)
+	require.Equal(t, en, got)
+
+	// After the window: no resume.
+	a.Release(got)
+	now = now.Add(11 * time.Minute)
+	late := make([]byte, 4)
+	resumed, err = a.Allocate(late, sid)
+	require.NoError(t, err)
+	require.False(t, resumed)
+	a.Sweep()
+	inUse, parked := a.Counts()
+	require.Equal(t, 102, inUse)
+	require.Zero(t, parked)
+
+	// Garbage session ids are ignored.
+	for _, bad := range []string{"zz", "01", "ffffffffff", "02000001"} {
+		x := make([]byte, 4)
+		resumed, err := a.Allocate(x, bad)
+		require.NoError(t, err)
+		require.False(t, resumed, bad)
+	}
+}
+
+func TestExhausted(t *testing.T) {
+	a, err := New(1, 0, time.Minute, nil)
+	require.NoError(t, err)
+	for i := 0; i < 256; i++ {
+		_, err := a.Allocate(make([]byte, 1), "")
+		require.NoError(t, err)
+	}
+	_, err = a.Allocate(make([]byte, 1), "")
+	require.ErrorIs(t, err, ErrExhausted)
+	_, err = New(9, 0, time.Minute, nil)
+	require.Error(t, err)
+}

@@ -1,0 +1,555 @@
+// Package session is one miner connection's Stratum V1 state machine:
+// subscribe (with resume), authorize (several workers), configure (version
+// rolling, minimum difficulty, subscribe-extranonce), suggest_difficulty,
+// extranonce.subscribe, submit with full share validation, and the notify /
+// set_difficulty lines a job produces for this session.
+//
+// It knows nothing about sockets: the gnet handler feeds it lines and writes
+// what it returns, so every rule is testable without a network.
+//
+// Ownership: a Session is owned by its connection's event loop and is not
+// safe for concurrent use, except LastActive (atomic), which the idle sweep
+// reads from another goroutine. Env is shared and safe for concurrent use.
+package session
+
+import (
+	"bytes"
+	"encoding/hex"
+	"math"
+	"math/bits"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/hashgate/hashgate/gateway/internal/extranonce"
+	"github.com/hashgate/hashgate/gateway/internal/stats"
+	"github.com/hashgate/hashgate/gateway/internal/vardiff"
+	"github.com/hashgate/hashgate/gateway/internal/work"
+	"github.com/hashgate/hashgate/pkg/blockutil"
+	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/stratum"
+)
+
+// MaxFutureTime bounds a share's ntime ahead of our clock (consensus: 2 h).
+const MaxFutureTime = 2 * time.Hour
+
+// Close reasons (also the reason label of the closed-connections metric).
+const (
+	CloseNone       = ""
+	CloseParseError = "parse_error"
+	CloseNoExtra    = "no_extranonce"
+)
+
+// BlockSink takes found blocks; Submit must not block.
+type BlockSink interface {
+	Submit(fb *bus.FoundBlock, raw []byte)
+}
+
+// Counter is the hook for per-reason share metrics.
+type Counter interface {
+	Share(result string)
+	Block()
+}
+
+// Env is what every session of a gateway shares.
+type Env struct {
+	Jobs       *work.Table
+	Dedup      *work.Dedup
+	Extranonce *extranonce.Allocator
+	Stats      *stats.Table
+	Blocks     BlockSink
+	Vardiff    *vardiff.Config
+	Counter    Counter
+	Log        *zap.Logger
+	// PoolMask is the version-rolling mask the pool allows.
+	PoolMask uint32
+	// Source names this gateway in found blocks.
+	Source string
+	// MaxWorkers bounds the workers one connection may authorize.
+	MaxWorkers int
+	// MaxBadRequests bounds malformed requests before the connection is
+	// closed.
+	MaxBadRequests int
+	// Now is the clock.
+	Now func() time.Time
+}
+
+type jobDiff struct {
+	job  *work.Job
+	diff float64
+}
+
+type worker struct {
+	name  []byte // as the miner sends it in submit
+	user  string
+	wname string
+	stats *stats.Worker
+}
+
+// Session is one miner connection.
+type Session struct {
+	env *Env
+	// ID identifies the connection in logs.
+	ID uint64
+	// Remote is the peer address.
+	Remote string
+
+	req     stratum.Request
+	out     []byte
+	scratch []byte
+
+	subscribed   bool
+	pendingSub   bool
+	pendingSubID stratum.ID
+	resumeID     string
+	userAgent    string
+	en1          []byte
+	sessionID    string
+
+	workers []*worker
+	mask    uint32
+	minDiff float64
+	xnsub   bool
+
+	vd        vardiff.State
+	diff      float64 // difficulty last sent (0: none yet)
+	started   bool    // first notify sent
+	ring      [16]jobDiff
+	ringPos   int
+	lastJob   *work.Job
+	bad       int
+	suggested float64
+
+	lastActive atomic.Int64
+}
+
+// New returns a session for a new connection.
+func New(env *Env, id uint64, remote string) *Session {
+	now := env.Now()
+	s := &Session{env: env, ID: id, Remote: remote, out: make([]byte, 0, 512), scratch: make([]byte, 0, 512)}
+	s.vd = vardiff.New(env.Vardiff, env.Vardiff.Start, now)
+	s.lastActive.Store(now.UnixNano())
+	return s
+}
+
+// LastActive returns when the session last sent a line. Safe for concurrent
+// use.
+func (s *Session) LastActive() time.Time { return time.Unix(0, s.lastActive.Load()) }
+
+// Authorized reports whether at least one worker is authorized.
+func (s *Session) Authorized() bool { return len(s.workers) > 0 }
+
+// Subscribed reports whether the session has an extranonce1.
+func (s *Session) Subscribed() bool { return s.subscribed }
+
+// Ready reports whether the session should receive jobs.
+func (s *Session) Ready() bool { return s.subscribed && len(s.workers) > 0 }
+
+// Difficulty returns the current difficulty.
+func (s *Session) Difficulty() float64 { return s.vd.Difficulty() }
+
+// Worker returns the first authorized worker name ("" if none).
+func (s *Session) Worker() string {
+	if len(s.workers) == 0 {
+		return ""
+	}
+	return s.workers[0].user + "." + s.workers[0].wname
+}
+
+// ExtranonceSubscribed reports whether the miner asked for set_extranonce.
+func (s *Session) ExtranonceSubscribed() bool { return s.xnsub }
+
+// Close releases the session's extranonce1 for resume.
+func (s *Session) Close() {
+	if s.en1 != nil {
+		s.env.Extranonce.Release(s.en1)
+	}
+}
+
+// HandleLine processes one request line and returns the bytes to send (valid
+// until the next call) and a close reason ("" to keep the connection).
+func (s *Session) HandleLine(line []byte) ([]byte, string) {
+	s.out = s.out[:0]
+	if len(bytes.TrimSpace(line)) == 0 {
+		return s.out, CloseNone
+	}
+	now := s.env.Now()
+	s.lastActive.Store(now.UnixNano())
+	r := &s.req
+	if err := stratum.DecodeRequest(line, r); err != nil {
+		s.bad++
+		if de, ok := err.(*stratum.DecodeError); ok && de.HasID {
+			if r.Method == stratum.MethodSubmit {
+				s.rejectShare(now, nil, stats.Malformed, de.Reply())
+			} else {
+				s.out = stratum.AppendError(s.out, r.ID, de.Reply())
+			}
+		}
+		if ce := s.env.Log.Check(zap.DebugLevel, "malformed request"); ce != nil {
+			ce.Write(zap.Uint64("conn", s.ID), zap.String("remote_addr", s.Remote), zap.Error(err))
+		}
+		if s.bad > s.env.MaxBadRequests {
+			return s.out, CloseParseError
+		}
+		return s.out, CloseNone
+	}
+	switch r.Method {
+	case stratum.MethodSubmit:
+		s.submit(now)
+	case stratum.MethodSubscribe:
+		s.subscribe(now)
+	case stratum.MethodAuthorize:
+		s.authorize(now)
+	case stratum.MethodConfigure:
+		s.configure()
+	case stratum.MethodSuggestDifficulty:
+		d, err := stratum.ParseDifficulty(r.Params)
+		s.suggest(now, d, err)
+	case stratum.MethodSuggestTarget:
+		s.suggestTarget(now)
+	case stratum.MethodExtranonceSubscribe:
+		s.xnsub = true
+		s.reply(stratum.AppendResultTrue)
+	case stratum.MethodPing, stratum.MethodMultiVersion:
+		s.reply(stratum.AppendResultTrue)
+	case stratum.MethodGetTransactions:
+		if !r.ID.IsNull() {
+			s.out = stratum.AppendResultRaw(s.out, r.ID, []byte("[]"))
+		}
+	default:
+		if !r.ID.IsNull() {
+			s.out = stratum.AppendError(s.out, r.ID, stratum.ErrUnknownMethod)
+		}
+	}
+	if s.en1 == nil && s.subscribed {
+		return s.out, CloseNoExtra
+	}
+	return s.out, CloseNone
+}
+
+// reply sends a result for a request with an id (notifications get none).
+func (s *Session) reply(fn func([]byte, stratum.ID) []byte) {
+	if !s.req.ID.IsNull() {
+		s.out = fn(s.out, s.req.ID)
+	}
+}
+
+func (s *Session) subscribe(now time.Time) {
+	ua, sid, err := stratum.ParseSubscribe(s.req.Params)
+	if err != nil {
+		s.bad++
+		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
+		return
+	}
+	if len(ua) > 64 {
+		ua = ua[:64]
+	}
+	s.userAgent = ua
+	if s.en1 == nil {
+		s.resumeID = sid
+	}
+	cur := s.env.Jobs.Current()
+	if cur == nil {
+		// No job yet: hold the reply until the first job arrives.
+		s.pendingSub, s.pendingSubID = true, s.req.ID
+		return
+	}
+	s.completeSubscribe(cur, s.req.ID)
+}
+
+// completeSubscribe allocates (or resumes) extranonce1 and replies.
+func (s *Session) completeSubscribe(cur *work.Job, id stratum.ID) {
+	if s.en1 == nil {
+		en1 := make([]byte, s.env.Extranonce.Size())
+		resumed, err := s.env.Extranonce.Allocate(en1, s.resumeID)
+		if err != nil {
+			s.env.Log.Error("extranonce1 space exhausted", zap.Error(err))
+			s.out = stratum.AppendError(s.out, id, stratum.ErrOther)
+			s.subscribed = true // HandleLine closes: no extranonce
+			return
+		}
+		s.en1 = en1
+		s.sessionID = hex.EncodeToString(en1)
+		if resumed {
+			if ce := s.env.Log.Check(zap.DebugLevel, "session resumed"); ce != nil {
+				ce.Write(zap.Uint64("conn", s.ID), zap.String("session", s.sessionID))
+			}
+		}
+	}
+	s.subscribed, s.pendingSub = true, false
+	if !id.IsNull() {
+		s.out = stratum.AppendSubscribeResult(s.out, id, s.sessionID, s.en1, int(cur.Extranonce2Size))
+	}
+	s.maybeStart(cur)
+}
+
+// OnFirstJob completes a subscribe that waited for a job. It returns the
+// bytes to send.
+func (s *Session) OnFirstJob(cur *work.Job) []byte {
+	s.out = s.out[:0]
+	if s.pendingSub {
+		s.completeSubscribe(cur, s.pendingSubID)
+	}
+	return s.out
+}
+
+// parseAccount splits "user.worker" (also "user:worker"); blanks are
+// removed, both parts lower-cased; user 1..64 and worker 0..64 characters of
+// [a-z0-9_-]. A missing worker is "default".
+func parseAccount(account string) (user, wname string, ok bool) {
+	account = strings.ToLower(strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, account))
+	user, wname = account, ""
+	if i := strings.IndexAny(account, ".:"); i >= 0 {
+		user, wname = account[:i], account[i+1:]
+		if j := strings.IndexAny(wname, ".:"); j >= 0 {
+			wname = wname[:j]
+		}
+	}
+	if wname == "" {
+		wname = "default"
+	}
+	valid := func(s string) bool {
+		if len(s) == 0 || len(s) > 64 {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+				return false
+			}
+		}
+		return true
+	}
+	return user, wname, valid(user) && valid(wname)
+}
+
+// parsePassword reads "d=<difficulty>" (comma-separated options).
+func parsePassword(pass string) (diff float64) {
+	for _, opt := range strings.Split(pass, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(opt), "=")
+		if ok && (k == "d" || k == "D" || k == "diff") {
+			if d, err := strconv.ParseFloat(v, 64); err == nil && d > 0 && !math.IsInf(d, 0) {
+				diff = d
+			}
+		}
+	}
+	return diff
+}
+
+func (s *Session) authorize(now time.Time) {
+	account, pass, err := stratum.ParseAuthorize(s.req.Params)
+	if err != nil {
+		s.bad++
+		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
+		return
+	}
+	user, wname, ok := parseAccount(account)
+	if !ok || len(s.workers) >= s.env.MaxWorkers {
+		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrUnauthorized) })
+		return
+	}
+	found := false
+	for _, w := range s.workers {
+		if string(w.name) == account {
+			found = true
+		}
+	}
+	if !found {
+		s.workers = append(s.workers, &worker{name: []byte(account), user: user, wname: wname,
+			stats: s.env.Stats.Worker(user, wname)})
+	}
+	if d := parsePassword(pass); d > 0 && len(s.workers) == 1 {
+		s.vd.Suggest(d, now)
+	}
+	s.reply(stratum.AppendResultTrue)
+	if cur := s.env.Jobs.Current(); cur != nil {
+		s.maybeStart(cur)
+	}
+}
+
+// maybeStart sends the first difficulty and job once the session is
+// subscribed and authorized.
+func (s *Session) maybeStart(cur *work.Job) {
+	if s.started || !s.Ready() {
+		return
+	}
+	s.started = true
+	s.out = s.appendJob(s.out, cur, true)
+}
+
+func (s *Session) configure() {
+	exts, opts, err := stratum.ParseConfigure(s.req.Params)
+	if err != nil {
+		s.bad++
+		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
+		return
+	}
+	var fields []stratum.ConfigureField
+	for _, ext := range exts {
+		switch ext {
+		case "version-rolling":
+			req := uint32(0xffffffff)
+			if raw, ok := opts["version-rolling.mask"]; ok {
+				if m, err := strconv.ParseUint(strings.Trim(string(raw), `"`), 16, 32); err == nil {
+					req = uint32(m)
+				}
+			}
+			minBits := 0
+			if raw, ok := opts["version-rolling.min-bit-count"]; ok {
+				minBits, _ = strconv.Atoi(strings.Trim(string(raw), `"`))
+			}
+			granted := req & s.env.PoolMask
+			if bits.OnesCount32(granted) < minBits || granted == 0 {
+				s.mask = 0
+				fields = append(fields, stratum.ConfigureField{Key: "version-rolling", Value: false})
+				continue
+			}
+			s.mask = granted
+			fields = append(fields,
+				stratum.ConfigureField{Key: "version-rolling", Value: true},
+				stratum.ConfigureField{Key: "version-rolling.mask", Value: strconv.FormatUint(uint64(granted)|1<<32, 16)[1:]})
+		case "minimum-difficulty":
+			if raw, ok := opts["minimum-difficulty.value"]; ok {
+				if d, err := strconv.ParseFloat(strings.Trim(string(raw), `"`), 64); err == nil && d > 0 {
+					s.minDiff = d
+					if s.vd.Difficulty() < d {
+						s.vd.Suggest(d, s.env.Now())
+					}
+				}
+			}
+			fields = append(fields, stratum.ConfigureField{Key: "minimum-difficulty", Value: true})
+		case "subscribe-extranonce":
+			s.xnsub = true
+			fields = append(fields, stratum.ConfigureField{Key: "subscribe-extranonce", Value: true})
+		default:
+			if len(ext) <= 64 {
+				fields = append(fields, stratum.ConfigureField{Key: ext, Value: false})
+			}
+		}
+	}
+	if !s.req.ID.IsNull() {
+		s.out = stratum.AppendConfigureResult(s.out, s.req.ID, fields...)
+	}
+}
+
+func (s *Session) suggest(now time.Time, d float64, err error) {
+	if err != nil {
+		s.bad++
+		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
+		return
+	}
+	if s.minDiff > 0 && d < s.minDiff {
+		d = s.minDiff
+	}
+	s.suggested = s.vd.Suggest(d, now)
+	s.reply(stratum.AppendResultTrue)
+	s.resendIfChanged()
+}
+
+func (s *Session) suggestTarget(now time.Time) {
+	ps, err := s.req.StringParams()
+	if err != nil || len(ps) == 0 {
+		s.suggest(now, 0, stratum.ErrMalformed)
+		return
+	}
+	raw, err := hex.DecodeString(strings.TrimPrefix(ps[0], "0x"))
+	if err != nil || len(raw) == 0 || len(raw) > 32 {
+		s.suggest(now, 0, stratum.ErrMalformed)
+		return
+	}
+	var be [32]byte
+	copy(be[32-len(raw):], raw)
+	var h [32]byte
+	for i := range h {
+		h[i] = be[31-i]
+	}
+	d := blockutil.HashDifficulty((*chainhash.Hash)(&h))
+	s.suggest(now, d, nil)
+}
+
+// resendIfChanged applies a new difficulty at once: set_difficulty followed
+// by the current job again (clean=false), so the miner works at the new
+// difficulty without losing work.
+func (s *Session) resendIfChanged() {
+	if !s.started || s.lastJob == nil || s.vd.Difficulty() == s.diff {
+		return
+	}
+	s.out = s.appendJob(s.out, s.lastJob, false)
+}
+
+// appendJob appends set_difficulty (when it changed) and the job's notify,
+// and remembers the difficulty the job was sent at.
+func (s *Session) appendJob(dst []byte, j *work.Job, clean bool) []byte {
+	s.vd.SetCeiling(j.NetDiff)
+	d := s.vd.Difficulty()
+	if d != s.diff {
+		s.diff = d
+		dst = stratum.AppendSetDifficulty(dst, d)
+	}
+	s.remember(j, d)
+	if clean {
+		dst = append(dst, j.NotifyClean...)
+	} else {
+		dst = append(dst, j.NotifyKeep...)
+	}
+	return dst
+}
+
+func (s *Session) remember(j *work.Job, d float64) {
+	s.lastJob = j
+	s.ring[s.ringPos] = jobDiff{job: j, diff: d}
+	s.ringPos = (s.ringPos + 1) % len(s.ring)
+}
+
+// JobFrames returns the lines to send this session for a new job: an
+// optional set_difficulty line (in the session's own buffer) and the shared
+// notify line. Call only for Ready sessions, on the owning loop.
+func (s *Session) JobFrames(j *work.Job, clean bool) (setDiff, notify []byte) {
+	if !s.Ready() {
+		return nil, nil
+	}
+	s.started = true
+	s.vd.SetCeiling(j.NetDiff)
+	if d := s.vd.Difficulty(); d != s.diff {
+		s.diff = d
+		setDiff = stratum.AppendSetDifficulty(s.out[:0], d)
+	}
+	s.remember(j, s.diff)
+	if clean {
+		return setDiff, j.NotifyClean
+	}
+	return setDiff, j.NotifyKeep
+}
+
+// SetExtranonceFrame returns a mining.set_extranonce line for this session
+// (for operators moving sessions), or nil if the miner did not subscribe to
+// it.
+func (s *Session) SetExtranonceFrame() []byte {
+	if !s.xnsub || s.en1 == nil || s.lastJob == nil {
+		return nil
+	}
+	return stratum.AppendSetExtranonce(nil, s.en1, int(s.lastJob.Extranonce2Size))
+}
+
+// Tick runs the silence retarget; it returns lines to send (possibly
+// empty).
+func (s *Session) Tick(now time.Time) []byte {
+	s.out = s.out[:0]
+	if !s.started || s.lastJob == nil {
+		return s.out
+	}
+	if _, changed := s.vd.OnIdle(now); changed {
+		s.resendIfChanged()
+	}
+	return s.out
+}

@@ -1,0 +1,144 @@
+package session
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hashgate/hashgate/gateway/internal/stats"
+	"github.com/hashgate/hashgate/gateway/internal/work"
+	"github.com/hashgate/hashgate/pkg/blockutil"
+	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/stratum"
+)
+
+// submit validates a share in this order, each failure a distinct counted
+// reason: subscribed → authorized → params shape → job known → ntime →
+// version bits → duplicate → share target → network target.
+func (s *Session) submit(now time.Time) {
+	sub := &s.req.Submit
+	if !s.subscribed {
+		s.rejectShare(now, nil, stats.NotSubscribed, stratum.ErrNotSubscribed)
+		return
+	}
+	w := s.workerFor(sub.WorkerName())
+	if w == nil {
+		s.rejectShare(now, nil, stats.Unauthorized, stratum.ErrUnauthorized)
+		return
+	}
+	cur := s.lastJob
+	if cur == nil || int(sub.Extranonce2Len) != int(cur.Extranonce2Size) {
+		s.rejectShare(now, w, stats.BadExtranonce2, stratum.ErrBadExtranonce2)
+		return
+	}
+	job, stale, ok := s.env.Jobs.Get(string(sub.Job()))
+	if !ok {
+		s.rejectShare(now, w, stats.UnknownJob, stratum.ErrJobNotFound)
+		return
+	}
+	if sub.NTime < job.MinTime || int64(sub.NTime) > now.Add(MaxFutureTime).Unix() {
+		s.rejectShare(now, w, stats.BadNTime, stratum.ErrBadNTime)
+		return
+	}
+	version := job.Version
+	if sub.HasVersionBits {
+		if sub.VersionBits&^s.mask != 0 {
+			s.rejectShare(now, w, stats.BadVersion, stratum.ErrBadVersionBits)
+			return
+		}
+		version = int32((uint32(job.Version) &^ s.mask) | (sub.VersionBits & s.mask))
+	}
+
+	hash, scratch := job.ShareHash(s.en1, sub.EN2(), sub.NTime, sub.Nonce, version, s.scratch)
+	s.scratch = scratch
+	if s.env.Dedup.Seen(job.Height, &hash) {
+		s.rejectShare(now, w, stats.Duplicate, stratum.ErrDuplicate)
+		return
+	}
+	shareDiff := blockutil.HashDifficulty(&hash)
+	isBlock := blockutil.HashMeets(&hash, &job.Target)
+	credit, met := s.creditFor(job, shareDiff)
+	if !met && !isBlock {
+		s.rejectShare(now, w, stats.LowDifficulty, stratum.ErrLowDifficulty)
+		return
+	}
+	if isBlock {
+		s.foundBlock(now, w, job, stale, version)
+		if !met {
+			credit = s.diff
+		}
+	} else if stale {
+		s.rejectShare(now, w, stats.Stale, stratum.ErrJobNotFound)
+		return
+	}
+
+	s.reply(stratum.AppendResultTrue)
+	w.stats.Accept(now, credit, job.NetDiff, isBlock)
+	s.env.Counter.Share("accepted")
+	if _, changed := s.vd.OnShare(now, credit); changed {
+		if s.minDiff > 0 && s.vd.Difficulty() < s.minDiff {
+			s.vd.Suggest(s.minDiff, now)
+		}
+		s.resendIfChanged()
+	}
+}
+
+// workerFor finds the authorized worker a submit names.
+func (s *Session) workerFor(name []byte) *worker {
+	for _, w := range s.workers {
+		if string(w.name) == string(name) {
+			return w
+		}
+	}
+	return nil
+}
+
+// creditFor returns the highest difficulty this session was given work on
+// job at that the share meets: a difficulty change never rejects work issued
+// before it.
+func (s *Session) creditFor(job *work.Job, shareDiff float64) (float64, bool) {
+	best, met := 0.0, false
+	for i := range s.ring {
+		e := &s.ring[i]
+		if e.job == job && shareDiff >= e.diff && e.diff > best {
+			best, met = e.diff, true
+		}
+	}
+	return best, met
+}
+
+func (s *Session) rejectShare(now time.Time, w *worker, reason stats.Reason, e *stratum.Error) {
+	if !s.req.ID.IsNull() {
+		s.out = stratum.AppendError(s.out, s.req.ID, e)
+	}
+	if w == nil && len(s.workers) > 0 {
+		w = s.workers[0]
+	}
+	if w != nil {
+		w.stats.Reject(now, reason)
+	}
+	s.env.Counter.Share(reason.String())
+	if ce := s.env.Log.Check(zap.DebugLevel, "share rejected"); ce != nil {
+		ce.Write(zap.Uint64("conn", s.ID), zap.String("remote_addr", s.Remote), zap.String("reason", reason.String()))
+	}
+}
+
+// foundBlock hands a block candidate to the sink; it never blocks.
+func (s *Session) foundBlock(now time.Time, w *worker, job *work.Job, stale bool, version int32) {
+	sub := &s.req.Submit
+	en1 := append([]byte(nil), s.en1...)
+	en2 := append([]byte(nil), sub.EN2()...)
+	raw, err := job.Block(en1, en2, sub.NTime, sub.Nonce, version)
+	if err != nil {
+		s.env.Log.Error("assemble found block", zap.String("job_id", job.ID), zap.Error(err))
+	}
+	hdrHash, _ := job.ShareHash(en1, en2, sub.NTime, sub.Nonce, version, nil)
+	fb := &bus.FoundBlock{JobID: job.ID, Extranonce1: en1, Extranonce2: en2, NTime: sub.NTime, Nonce: sub.Nonce,
+		Version: version, BlockHash: hdrHash, Source: s.env.Source, User: w.user, Worker: w.wname,
+		FoundUnixNano: now.UnixNano()}
+	s.env.Log.Info("block candidate found", zap.String("block_hash", hdrHash.String()), zap.Int64("height", job.Height),
+		zap.String("job_id", job.ID), zap.Bool("stale_tip", stale), zap.String("worker", w.user+"."+w.wname),
+		zap.String("remote_addr", s.Remote))
+	s.env.Counter.Block()
+	s.env.Blocks.Submit(fb, raw)
+}

@@ -1,0 +1,37 @@
+package stats
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestMinutes(t *testing.T) {
+	tab := NewTable()
+	w := tab.Worker("alice", "rig1")
+	require.Same(t, w, tab.Worker("alice", "rig1"))
+	t0 := time.Unix(6000, 0) // minute 6000
+	w.Accept(t0, 2, 4, false)
+	w.Accept(t0.Add(10*time.Second), 3, 4, true)
+	w.Reject(t0.Add(20*time.Second), Duplicate)
+	w.Reject(t0.Add(70*time.Second), LowDifficulty) // next minute
+	d := tab.Drain(t0.Add(125 * time.Second))
+	got := d["alice.rig1"]
+	require.Len(t, got, 2)
+	require.Equal(t, int64(6000), got[0].Minute)
+	require.Equal(t, uint64(2), got[0].Accepted)
+	require.Equal(t, 5.0, got[0].DiffSum)
+	require.Equal(t, 1.25, got[0].GoalSum)
+	require.Equal(t, uint64(1), got[0].Blocks)
+	require.Equal(t, uint64(1), got[0].Reasons[Duplicate])
+	require.Equal(t, int64(6060), got[1].Minute)
+	require.Equal(t, uint64(1), got[1].Reasons[LowDifficulty])
+	require.Empty(t, tab.Drain(t0.Add(130*time.Second)), "drained minutes are gone")
+
+	s := tab.Snapshot(10)
+	require.Len(t, s, 1)
+	require.Equal(t, uint64(2), s[0].Accepted)
+	require.Equal(t, uint64(1), s[0].Reasons["duplicate"])
+	require.Equal(t, "low_difficulty", LowDifficulty.String())
+}
