@@ -343,16 +343,27 @@ func (a *App) readyWhenJob(ctx context.Context) {
 	}
 }
 
-// housekeeping sweeps parked extranonces and logs block outcomes.
+// housekeeping sweeps parked extranonces, raises an error (an alert) when
+// the jobmaster falls silent and logs block outcomes.
 func (a *App) housekeeping(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	silent := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			a.env.Extranonce.Sweep()
+			last := a.feed.LastJob()
+			switch age := time.Since(last); {
+			case !last.IsZero() && age > a.cfg.Stratum.JobTimeout.D() && !silent:
+				silent = true
+				a.lg.Error("jobmaster silent: serving the last job", zap.Duration("since", age.Round(time.Second)))
+			case silent && age <= a.cfg.Stratum.JobTimeout.D():
+				silent = false
+				a.lg.Info("jobs flowing again")
+			}
 		case r := <-a.sink.Results():
 			a.lg.Info("block outcome", zap.String("block_hash", r.Hash.String()), zap.String("status", string(r.Status)),
 				zap.String("via", r.Via), zap.String("reason", r.Reason))

@@ -131,7 +131,8 @@ type Session struct {
 // New returns a session for a new connection.
 func New(env *Env, id uint64, remote string) *Session {
 	now := env.Now()
-	s := &Session{env: env, ID: id, Remote: remote, out: make([]byte, 0, 512), scratch: make([]byte, 0, 512)}
+	// Buffers grow on first use: an idle session costs only what it holds.
+	s := &Session{env: env, ID: id, Remote: remote}
 	s.vd = vardiff.New(env.Vardiff, env.Vardiff.Start, now)
 	s.lastActive.Store(now.UnixNano())
 	return s
