@@ -1,243 +1,421 @@
 package blocksink
 
 import (
-	"bytes"
-	"context"
-	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap"
 
-	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
-	"github.com/hashgate/hashgate/pkg/noderpc"
 	"github.com/hashgate/hashgate/pkg/testutil"
 )
 
-const subject = "hashgate.btc.block"
-
-// realBlock builds a valid next block for node from its own template, the
-// way a miner behind the gateway would find it.
-func realBlock(t *testing.T, node *testutil.Btcd) (*bus.FoundBlock, []byte) {
-	t.Helper()
-	tmpl, err := node.Client.GetBlockTemplate(t.Context(), noderpc.TemplateRequest{Rules: []string{"segwit"}})
-	require.NoError(t, err)
-	params := &chaincfg.RegressionNetParams
-	addr, err := blockutil.DecodeAddress("bcrt1ql7fk7lfuvazvrytsx4efz5pv75j23cfkmjfytk", params)
-	require.NoError(t, err)
-	cb, err := blockutil.BuildCoinbase(blockutil.CoinbaseParams{Height: tmpl.Height, Value: tmpl.CoinbaseValue,
-		Payouts: []blockutil.Payout{{Address: addr, Weight: 1}}, Extranonce1Size: 4, Extranonce2Size: 8})
-	require.NoError(t, err)
-	en1, en2 := []byte{1, 2, 3, 4}, make([]byte, 8)
-	tx, err := cb.MsgTx(en1, en2)
-	require.NoError(t, err)
-	prev, err := chainhash.NewHashFromStr(tmpl.PreviousBlockHash)
-	require.NoError(t, err)
-	bits, err := strconv.ParseUint(tmpl.Bits, 16, 32)
-	require.NoError(t, err)
-	root := tx.TxHash()
-	target := blockutil.TargetFromBits(uint32(bits))
-	for n := uint32(0); ; n++ {
-		h := blockutil.MakeHeader(tmpl.Version, prev, &root, uint32(tmpl.CurTime), uint32(bits), n)
-		hash := h.Hash()
-		if blockutil.HashMeets(&hash, &target) {
-			raw, err := blockutil.AssembleBlock(&h, tx, nil)
-			require.NoError(t, err)
-			return &bus.FoundBlock{JobID: "job1", Extranonce1: en1, Extranonce2: en2, NTime: uint32(tmpl.CurTime),
-				Nonce: n, Version: tmpl.Version, BlockHash: hash, Source: "gw", User: "alice", Worker: "w",
-				FoundUnixNano: time.Now().UnixNano()}, raw
-		}
-	}
-}
-
-func fakeBlock(i int) (*bus.FoundBlock, []byte) {
-	return &bus.FoundBlock{JobID: "j", BlockHash: chainhash.DoubleHashH([]byte{byte(i), byte(i >> 8)}),
-		Extranonce1: []byte{1, 2, 3, 4}, Extranonce2: make([]byte, 8), FoundUnixNano: int64(i + 1)}, []byte{0xde, 0xad, byte(i)}
-}
-
-func natsConn(t *testing.T, url string) *nats.Conn {
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	return nc
-}
-
-// jobmaster answers found blocks on the bus like the real one and records
-// what it got.
-func jobmaster(t *testing.T, nc *nats.Conn, status bus.BlockStatus) chan *bus.FoundBlock {
-	got := make(chan *bus.FoundBlock, 100)
-	_, err := nc.Subscribe(subject, func(m *nats.Msg) {
-		var fb bus.FoundBlock
-		require.NoError(t, fb.Unmarshal(m.Data))
-		got <- &fb
-		r := bus.BlockResult{Status: status, BlockHash: fb.BlockHash}
-		_ = m.Respond(r.Marshal())
-	})
-	require.NoError(t, err)
-	require.NoError(t, nc.Flush())
-	return got
-}
-
-func runSink(t *testing.T, o Options) (*Sink, context.CancelFunc) {
-	if o.Logger == nil {
-		o.Logger = zaptest.NewLogger(t)
-	}
-	if o.Subject == "" {
-		o.Subject = subject
-	}
-	s, err := New(o)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = s.Run(ctx); close(done) }()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return s, stop
-}
-
-func spoolFiles(t *testing.T, dir string) []string {
-	names, err := filepath.Glob(filepath.Join(dir, "*.blk"))
-	require.NoError(t, err)
-	return names
-}
-
+// (a) The jobmaster answers: one request, the result comes back via the
+// jobmaster, and the spool is empty afterwards.
 func TestDeliveredToJobmaster(t *testing.T) {
 	url, _ := testutil.StartNATS(t, testutil.NATSOptions{})
-	got := jobmaster(t, natsConn(t, url), bus.BlockAccepted)
+	got := jobmaster(t, url, bus.BlockAccepted)
 	dir := t.TempDir()
-	s, _ := runSink(t, Options{Conn: natsConn(t, url), SpoolDir: dir})
+	s := start(t, Options{Conn: natsConn(t, url), SpoolDir: dir})
+	reg := prometheus.NewPedanticRegistry()
+	s.Register(reg)
+
 	fb, raw := fakeBlock(1)
+	want := *fb
 	s.Submit(fb, raw)
-	select {
-	case r := <-s.Results():
-		require.Equal(t, bus.BlockAccepted, r.Status)
-		require.Equal(t, "jobmaster", r.Via)
-		require.Equal(t, fb.BlockHash, r.Hash)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no result")
-	}
-	require.Equal(t, fb.BlockHash, (<-got).BlockHash)
+	r := result(t, s.Sink)
+	require.Equal(t, Result{Hash: want.BlockHash, Status: bus.BlockAccepted, Via: ViaJobmaster}, r)
+	require.Equal(t, &want, <-got, "the jobmaster got the share data unchanged")
 	require.Zero(t, s.Pending())
 	require.Empty(t, spoolFiles(t, dir), "spool emptied once final")
+	require.Equal(t, 1.0, promtest.ToFloat64(s.m.blocks.WithLabelValues("accepted", ViaJobmaster)))
+	require.Zero(t, promtest.ToFloat64(s.m.pending))
+	n, err := promtest.GatherAndCount(reg, "pool_gateway_blocks_total", "pool_gateway_block_spool_pending")
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
 }
 
-// TestFallbackToNode: the jobmaster is silent; after FallbackAfter the
-// gateway submits a real block to btcd itself and confirms it.
+// Every final jobmaster status removes the block; unreachable and
+// unknown_job don't.
+func TestJobmasterStatuses(t *testing.T) {
+	url, _ := testutil.StartNATS(t, testutil.NATSOptions{})
+	for _, tc := range []struct {
+		status bus.BlockStatus
+		final  bool
+	}{
+		{bus.BlockAccepted, true}, {bus.BlockSideChain, true}, {bus.BlockSubmitted, true},
+		{bus.BlockRejected, true}, {bus.BlockInvalid, true},
+		{bus.BlockUnreachable, false}, {bus.BlockUnknownJob, false}, {"strange", false},
+	} {
+		t.Run(string(tc.status), func(t *testing.T) {
+			subj := bus.Subject("st", string(tc.status), bus.TopicBlock)
+			nc := natsConn(t, url)
+			var requests atomic.Int32
+			_, err := nc.Subscribe(subj, func(m *nats.Msg) {
+				requests.Add(1)
+				r := bus.BlockResult{Status: tc.status, Reason: "because"}
+				_ = m.Respond(r.Marshal())
+			})
+			require.NoError(t, err)
+			require.NoError(t, nc.Flush())
+			dir := t.TempDir()
+			s := start(t, Options{Conn: natsConn(t, url), Subject: subj, SpoolDir: dir,
+				Retry: 50 * time.Millisecond, FallbackAfter: time.Minute})
+			fb, raw := fakeBlock(2)
+			s.Submit(fb, raw)
+			if tc.final {
+				r := result(t, s.Sink)
+				require.Equal(t, tc.status, r.Status)
+				require.Equal(t, "because", r.Reason)
+				require.Equal(t, ViaJobmaster, r.Via)
+				require.Empty(t, spoolFiles(t, dir))
+				require.Zero(t, s.Pending())
+				require.EqualValues(t, 1, requests.Load())
+				return
+			}
+			// Not final: asked again every Retry, kept in the spool.
+			testutil.Eventually(t, waitLong, func() bool { return requests.Load() >= 3 }, "re-requested")
+			require.Len(t, spoolFiles(t, dir), 1)
+			require.Equal(t, 1, s.Pending())
+			require.Empty(t, s.Results())
+		})
+	}
+}
+
+// (b) The jobmaster is silent: after FallbackAfter the sink submits a real
+// block to btcd itself and confirms it. Also: a jobmaster that says
+// unreachable gets the fallback at once, and an orphan that btcd answers
+// with null is not taken for accepted.
 func TestFallbackToNode(t *testing.T) {
 	node := testutil.StartBtcd(t, testutil.BtcdOptions{})
-	node.Generate(t, 1)
 	url, _ := testutil.StartNATS(t, testutil.NATSOptions{})
-	dir := t.TempDir()
-	s, _ := runSink(t, Options{Conn: natsConn(t, url), SpoolDir: dir, AckTimeout: 200 * time.Millisecond,
-		FallbackAfter: 500 * time.Millisecond, Nodes: []Node{{Name: "btcd", Client: node.Client}}})
-	fb, raw := realBlock(t, node)
-	s.Submit(fb, raw)
-	select {
-	case r := <-s.Results():
+	btcd := Node{Name: "btcd", Client: node.Client}
+
+	t.Run("jobmaster silent", func(t *testing.T) {
+		dir := t.TempDir()
+		lg, obs := logs(t)
+		s := start(t, Options{Conn: natsConn(t, url), SpoolDir: dir, AckTimeout: 100 * time.Millisecond,
+			FallbackAfter: 300 * time.Millisecond, Nodes: []Node{deadNode(t), btcd}, Logger: lg})
+		fb, raw := realBlock(t, node, nil)
+		begin := time.Now()
+		s.Submit(fb, raw)
+		r := result(t, s.Sink)
+		require.GreaterOrEqual(t, time.Since(begin), 300*time.Millisecond, "not before FallbackAfter")
 		require.Equal(t, bus.BlockAccepted, r.Status, r.Reason)
-		require.Equal(t, "fallback", r.Via)
-	case <-time.After(15 * time.Second):
-		t.Fatal("no result")
+		require.Equal(t, ViaFallback, r.Via)
+		require.Equal(t, fb.BlockHash, r.Hash)
+		require.Contains(t, r.Reason, "dead", "the unreachable node is reported")
+		require.Equal(t, fb.BlockHash, node.BestHash(t), "our own submission made the chain")
+		require.Empty(t, spoolFiles(t, dir))
+		require.Zero(t, s.Pending())
+		require.Equal(t, 1.0, promtest.ToFloat64(s.m.fallback.WithLabelValues(fallbackAccepted)))
+		require.Equal(t, 1.0, promtest.ToFloat64(s.m.blocks.WithLabelValues("accepted", ViaFallback)))
+		require.Equal(t, 1, obs.FilterMessage("no final answer from the jobmaster; submitting the found block to the nodes").Len())
+		require.Zero(t, obs.FilterLevelExact(zap.ErrorLevel).Len(), "a reachable node: no error")
+	})
+
+	t.Run("jobmaster unreachable", func(t *testing.T) {
+		subj := bus.Subject("unreach", "btc", bus.TopicBlock)
+		nc := natsConn(t, url)
+		_, err := nc.Subscribe(subj, func(m *nats.Msg) {
+			r := bus.BlockResult{Status: bus.BlockUnreachable, Reason: "all nodes down"}
+			_ = m.Respond(r.Marshal())
+		})
+		require.NoError(t, err)
+		require.NoError(t, nc.Flush())
+		dir := t.TempDir()
+		s := start(t, Options{Conn: natsConn(t, url), Subject: subj, SpoolDir: dir,
+			FallbackAfter: time.Hour, Nodes: []Node{btcd}})
+		fb, raw := realBlock(t, node, nil)
+		s.Submit(fb, raw)
+		r := result(t, s.Sink)
+		require.Equal(t, Result{Hash: fb.BlockHash, Status: bus.BlockAccepted, Via: ViaFallback}, r)
+		require.Equal(t, fb.BlockHash, node.BestHash(t))
+		require.Empty(t, spoolFiles(t, dir))
+	})
+
+	t.Run("orphan is not accepted", func(t *testing.T) {
+		dir := t.TempDir()
+		s := start(t, Options{SpoolDir: dir, FallbackAfter: 10 * time.Millisecond,
+			Retry: 100 * time.Millisecond, Nodes: []Node{btcd}})
+		unknown := chainhash.DoubleHashH([]byte("no such parent"))
+		fb, raw := realBlock(t, node, &unknown)
+		tip := node.BestHash(t)
+		s.Submit(fb, raw)
+		testutil.Eventually(t, waitLong, func() bool {
+			return promtest.ToFloat64(s.m.fallback.WithLabelValues(fallbackRejected)) == 1
+		}, "btcd answered")
+		require.Equal(t, tip, node.BestHash(t))
+		require.Empty(t, s.Results(), "submitblock's null is not an acceptance")
+		require.Equal(t, 1, s.Pending(), "still waiting for the jobmaster")
+		require.Len(t, spoolFiles(t, dir), 1)
+	})
+}
+
+// (c) Crash safety: with NATS down and no node reachable the block stays
+// spooled across a stop; a new sink on the same directory replays it to a
+// working jobmaster.
+func TestSpoolSurvivesRestart(t *testing.T) {
+	url, srv := testutil.StartNATS(t, testutil.NATSOptions{})
+	nc := natsConn(t, url)
+	srv.Shutdown() // NATS goes down
+	srv.WaitForShutdown()
+
+	dir := t.TempDir()
+	lg, obs := logs(t)
+	s := start(t, Options{Conn: nc, SpoolDir: dir, AckTimeout: 100 * time.Millisecond,
+		FallbackAfter: 200 * time.Millisecond, Retry: 100 * time.Millisecond, Nodes: []Node{deadNode(t)}, Logger: lg})
+	fb, raw := fakeBlock(7)
+	want := *fb
+	s.Submit(fb, raw)
+	testutil.Eventually(t, waitLong, func() bool {
+		return promtest.ToFloat64(s.m.fallback.WithLabelValues(fallbackUnreachable)) >= 2
+	}, "the fallback found no node, twice")
+	require.Equal(t, 1, obs.FilterMessage("no node reachable for the found block; retrying").FilterLevelExact(zap.ErrorLevel).Len(),
+		"logged at Error once")
+	s.stop() // the gateway stops (or dies)
+
+	files := spoolFiles(t, dir)
+	require.Len(t, files, 1)
+	require.Equal(t, filepath.Join(dir, want.BlockHash.String()+spoolExt), files[0])
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	rec, err := decodeRecord(b)
+	require.NoError(t, err)
+	require.Equal(t, want, rec.fb)
+	require.Equal(t, raw, rec.raw)
+
+	// The gateway comes back, NATS and the jobmaster too.
+	url2, _ := testutil.StartNATS(t, testutil.NATSOptions{})
+	got := jobmaster(t, url2, bus.BlockAccepted)
+	s2, err := New(Options{Conn: natsConn(t, url2), Subject: subject, SpoolDir: dir, Logger: lg})
+	require.NoError(t, err)
+	require.Equal(t, 1, s2.Pending(), "loaded from the spool")
+	runSink(t, s2)
+	select {
+	case b := <-got:
+		require.Equal(t, &want, b)
+	case <-time.After(waitLong):
+		t.Fatal("spooled block never delivered")
 	}
-	require.Equal(t, fb.BlockHash, node.BestHash(t), "the gateway's own submission made the chain")
+	r := result(t, s2)
+	require.Equal(t, Result{Hash: want.BlockHash, Status: bus.BlockAccepted, Via: ViaJobmaster}, r)
+	require.Zero(t, s2.Pending())
 	require.Empty(t, spoolFiles(t, dir))
 }
 
-// TestSpoolSurvivesRestart: with NATS down and no node reachable the block
-// stays in the spool; a new sink on the same spool delivers it once the
-// jobmaster is reachable.
-func TestSpoolSurvivesRestart(t *testing.T) {
-	port := testutil.FreePort(t)
-	dead, err := noderpc.New(noderpc.Options{URL: fmt.Sprintf("http://127.0.0.1:%d", testutil.FreePort(t)), Timeout: 200 * time.Millisecond})
-	require.NoError(t, err)
+// A restart replays several blocks in the order they were found.
+func TestReplayInFoundOrder(t *testing.T) {
 	dir := t.TempDir()
-	s, stop := runSink(t, Options{Conn: nil, SpoolDir: dir, FallbackAfter: 100 * time.Millisecond,
-		Nodes: []Node{{Name: "dead", Client: dead}}})
-	fb, raw := fakeBlock(7)
-	s.Submit(fb, raw)
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(spoolFiles(t, dir)) == 1 }, "spooled")
-	time.Sleep(300 * time.Millisecond)
-	require.Equal(t, 1, s.Pending(), "nothing could take it: still pending")
-	stop() // the gateway dies
-
-	url, _ := testutil.StartNATSOnPort(t, port, testutil.NATSOptions{})
-	got := jobmaster(t, natsConn(t, url), bus.BlockAccepted)
-	s2, _ := runSink(t, Options{Conn: natsConn(t, url), SpoolDir: dir})
-	require.Equal(t, 1, s2.Pending(), "replayed from the spool")
-	select {
-	case b := <-got:
-		require.Equal(t, fb.BlockHash, b.BlockHash)
-		require.Equal(t, fb.Extranonce1, b.Extranonce1)
-	case <-time.After(10 * time.Second):
-		t.Fatal("spooled block never delivered")
-	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return s2.Pending() == 0 && len(spoolFiles(t, dir)) == 0 }, "final")
-}
-
-// TestNATSOutage: NATS restarts while a block is pending; it is delivered
-// when NATS is back.
-func TestNATSOutage(t *testing.T) {
-	port := testutil.FreePort(t)
-	url, srv := testutil.StartNATSOnPort(t, port, testutil.NATSOptions{})
-	nc := natsConn(t, url)
-	dir := t.TempDir()
-	s, _ := runSink(t, Options{Conn: nc, SpoolDir: dir, AckTimeout: 200 * time.Millisecond,
-		FallbackAfter: 300 * time.Millisecond, Retry: 200 * time.Millisecond})
-	srv.Shutdown()
-	srv.WaitForShutdown()
-	fb, raw := fakeBlock(9)
-	s.Submit(fb, raw)
-	time.Sleep(time.Second)
-	require.Equal(t, 1, s.Pending())
-	url2, _ := testutil.StartNATSOnPort(t, port, testutil.NATSOptions{})
-	got := jobmaster(t, natsConn(t, url2), bus.BlockSubmitted)
-	select {
-	case b := <-got:
-		require.Equal(t, fb.BlockHash, b.BlockHash)
-	case <-time.After(15 * time.Second):
-		t.Fatal("not delivered after NATS came back")
-	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return s.Pending() == 0 }, "final")
-}
-
-func TestCorruptSpoolMovedAside(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.blk"), []byte("HGBK garbage garbage"), 0o600))
-	fb, raw := fakeBlock(3)
-	good := encodeSpool(fb, raw)
-	flipped := bytes.Clone(good)
-	flipped[10] ^= 0xff
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "flipped.blk"), flipped, 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, hex.EncodeToString(fb.BlockHash[:])+".blk"), good, 0o600))
-	s, err := New(Options{SpoolDir: dir, Logger: zaptest.NewLogger(t)})
+	s, err := New(Options{SpoolDir: dir})
 	require.NoError(t, err)
-	require.Equal(t, 1, s.Pending(), "the good file is loaded")
-	failed, _ := filepath.Glob(filepath.Join(dir, "failed", "*.blk"))
-	require.Len(t, failed, 2, "corrupt files moved to failed/, never deleted")
-
-	gotFB, gotRaw, err := decodeSpool(good)
-	require.NoError(t, err)
-	require.Equal(t, fb, gotFB)
-	require.Equal(t, raw, gotRaw)
-}
-
-func TestSubmitNeverBlocks(t *testing.T) {
-	s, err := New(Options{SpoolDir: t.TempDir(), Logger: zaptest.NewLogger(t)})
-	require.NoError(t, err)
-	start := time.Now()
-	for i := 0; i < 5000; i++ {
+	var want []chainhash.Hash
+	for _, i := range []int{5, 3, 9, 1} {
 		fb, raw := fakeBlock(i)
 		s.Submit(fb, raw)
 	}
-	require.Less(t, time.Since(start), 2*time.Second, "Submit returns at once with no worker running")
-	require.Equal(t, 5000, s.Pending())
+	for _, i := range []int{1, 3, 5, 9} {
+		fb, _ := fakeBlock(i)
+		want = append(want, fb.BlockHash)
+	}
+	runSink(t, s).stop() // spools what was queued, delivers nothing
+	require.Len(t, spoolFiles(t, dir), 4)
+
+	url, _ := testutil.StartNATS(t, testutil.NATSOptions{})
+	got := jobmaster(t, url, bus.BlockAccepted)
+	s2 := start(t, Options{Conn: natsConn(t, url), SpoolDir: dir})
+	var order []chainhash.Hash
+	for range 4 {
+		select {
+		case fb := <-got:
+			order = append(order, fb.BlockHash)
+		case <-time.After(waitLong):
+			t.Fatal("not replayed")
+		}
+	}
+	require.Equal(t, want, order)
+	testutil.Eventually(t, waitLong, func() bool { return s2.Pending() == 0 }, "all final")
+	require.Empty(t, spoolFiles(t, dir))
+}
+
+// (d) NATS restarts while a block is pending: it is delivered once NATS is
+// back.
+func TestNATSRestart(t *testing.T) {
+	url, srv := testutil.StartNATS(t, testutil.NATSOptions{})
+	port := testutil.NATSPort(t, srv)
+	nc := natsConn(t, url)
+	dir := t.TempDir()
+	s := start(t, Options{Conn: nc, SpoolDir: dir, AckTimeout: 100 * time.Millisecond,
+		FallbackAfter: 200 * time.Millisecond, Retry: 100 * time.Millisecond}) // no nodes
+	srv.Shutdown()
+	srv.WaitForShutdown()
+
+	fb, raw := fakeBlock(9)
+	s.Submit(fb, raw)
+	time.Sleep(500 * time.Millisecond) // several failed requests and the fallback
+	require.Equal(t, 1, s.Pending())
+	require.Len(t, spoolFiles(t, dir), 1)
+	require.Equal(t, 1.0, promtest.ToFloat64(s.m.fallback.WithLabelValues(fallbackImpossible)))
+
+	url2, _ := testutil.StartNATSOnPort(t, port, testutil.NATSOptions{})
+	require.Equal(t, url, url2)
+	got := jobmaster(t, url2, bus.BlockSubmitted)
+	select {
+	case b := <-got:
+		require.Equal(t, fb.BlockHash, b.BlockHash)
+	case <-time.After(waitLong):
+		t.Fatal("not delivered after NATS came back")
+	}
+	r := result(t, s.Sink)
+	require.Equal(t, Result{Hash: fb.BlockHash, Status: bus.BlockSubmitted, Via: ViaJobmaster}, r)
+	require.Zero(t, s.Pending())
+	require.Empty(t, spoolFiles(t, dir))
+}
+
+// (f) Submit never blocks, even with no worker running and the queue
+// full; nothing is dropped, and stopping Run spools what was queued.
+func TestSubmitNeverBlocks(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(Options{SpoolDir: dir})
+	require.NoError(t, err)
+	const n = 5000
+	var slowest time.Duration
+	begin := time.Now()
+	for i := range n {
+		fb, raw := fakeBlock(i)
+		t0 := time.Now()
+		s.Submit(fb, raw)
+		slowest = max(slowest, time.Since(t0))
+	}
+	total := time.Since(begin)
+	t.Logf("%d Submits with no worker: %s in all, slowest %s", n, total, slowest)
+	require.Less(t, total, 2*time.Second)
+	require.Less(t, slowest, 100*time.Millisecond)
+	require.Equal(t, n, s.Pending())
+
+	// Beyond the queue, overflow goroutines spool the blocks themselves.
+	testutil.Eventually(t, 2*waitLong, func() bool { return len(spoolFiles(t, dir)) == n-QueueSize },
+		"overflow spooled")
+	t.Logf("overflow spooled after %s", time.Since(begin))
+	// A worker that starts and stops spools the queued ones too.
+	runSink(t, s).stop()
+	t.Logf("queue spooled after %s", time.Since(begin))
+	require.Len(t, spoolFiles(t, dir), n)
+	require.Equal(t, n, s.Pending())
+	s2, err := New(Options{SpoolDir: dir})
+	require.NoError(t, err)
+	require.Equal(t, n, s2.Pending())
+}
+
+// The same block twice is delivered once.
+func TestDuplicateSubmit(t *testing.T) {
+	url, _ := testutil.StartNATS(t, testutil.NATSOptions{})
+	s0, err := New(Options{Conn: natsConn(t, url), Subject: subject, SpoolDir: t.TempDir()})
+	require.NoError(t, err)
+	fb, _ := fakeBlock(4)
+	s0.Submit(fb, nil)
+	fb2, raw := fakeBlock(4)
+	s0.Submit(fb2, raw) // the copy brings the block bytes
+	require.Equal(t, 2, s0.Pending())
+	got := jobmaster(t, url, bus.BlockAccepted)
+	s := runSink(t, s0)
+	r := result(t, s.Sink)
+	require.Equal(t, bus.BlockAccepted, r.Status)
+	// The duplicate is dropped when the worker reaches it, possibly just
+	// after the first result went out.
+	testutil.Eventually(t, waitLong, func() bool { return s.Pending() == 0 }, "duplicate dropped")
+	select {
+	case r := <-s.Results():
+		t.Fatalf("second result %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.Len(t, got, 1, "one request")
+}
+
+// A block that finds no taker for MaxAge is given up on: its record moves
+// to failed/ (never deleted) with an Error log and a result via none.
+func TestGiveUpAfterMaxAge(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	dir := t.TempDir()
+	lg, obs := logs(t)
+	s := start(t, Options{SpoolDir: dir, Now: now, AckTimeout: 50 * time.Millisecond,
+		FallbackAfter: 50 * time.Millisecond, Retry: 50 * time.Millisecond, MaxAge: time.Hour,
+		Nodes: []Node{deadNode(t)}, Logger: lg})
+	fb, raw := fakeBlock(11)
+	s.Submit(fb, raw)
+	testutil.Eventually(t, waitLong, func() bool {
+		return promtest.ToFloat64(s.m.fallback.WithLabelValues(fallbackUnreachable)) >= 1
+	}, "tried")
+	require.Empty(t, s.Results())
+	offset.Store(int64(time.Hour + time.Minute))
+
+	r := result(t, s.Sink)
+	require.Equal(t, fb.BlockHash, r.Hash)
+	require.Equal(t, ViaNone, r.Via)
+	require.Equal(t, bus.BlockUnreachable, r.Status)
+	require.Contains(t, r.Reason, "gave up after 1h")
+	require.Zero(t, s.Pending())
+	require.Empty(t, spoolFiles(t, dir))
+	failed := failedFiles(t, dir)
+	require.Len(t, failed, 1)
+	b, err := os.ReadFile(failed[0])
+	require.NoError(t, err)
+	rec, err := decodeRecord(b)
+	require.NoError(t, err)
+	require.Equal(t, raw, rec.raw, "kept whole")
+	require.Equal(t, 1, obs.FilterMessage("giving up on found block; record kept in the spool's failed directory").Len())
+	require.Equal(t, 1.0, promtest.ToFloat64(s.m.blocks.WithLabelValues("unreachable", ViaNone)))
+}
+
+// A block without its bytes can't be submitted by us: said at Error, and
+// it still reaches the jobmaster.
+func TestNoRawBlock(t *testing.T) {
+	url, _ := testutil.StartNATS(t, testutil.NATSOptions{})
+	lg, obs := logs(t)
+	s := start(t, Options{Conn: natsConn(t, url), SpoolDir: t.TempDir(), FallbackAfter: 50 * time.Millisecond,
+		Retry: 50 * time.Millisecond, Nodes: []Node{deadNode(t)}, Logger: lg})
+	fb, _ := fakeBlock(12)
+	s.Submit(fb, nil)
+	testutil.Eventually(t, waitLong, func() bool {
+		return obs.FilterMessage("cannot submit the found block ourselves; waiting for the jobmaster").Len() == 1
+	}, "said so")
+	require.Equal(t, zap.ErrorLevel, obs.FilterMessage("cannot submit the found block ourselves; waiting for the jobmaster").All()[0].Level)
+	jobmaster(t, url, bus.BlockAccepted)
+	require.Equal(t, bus.BlockAccepted, result(t, s.Sink).Status)
+}
+
+func TestRunTwice(t *testing.T) {
+	s := start(t, Options{SpoolDir: t.TempDir()})
+	testutil.Eventually(t, waitLong, func() bool { return s.running.Load() }, "running")
+	require.Error(t, s.Run(t.Context()))
+}
+
+func TestNewErrors(t *testing.T) {
+	_, err := New(Options{})
+	require.ErrorContains(t, err, "spool directory")
+	url, _ := testutil.StartNATS(t, testutil.NATSOptions{})
+	_, err = New(Options{Conn: natsConn(t, url), SpoolDir: t.TempDir()})
+	require.ErrorContains(t, err, "subject")
+	_, err = New(Options{SpoolDir: t.TempDir(), Nodes: []Node{{Name: "x"}}})
+	require.ErrorContains(t, err, "no client")
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	_, err = New(Options{SpoolDir: filepath.Join(file, "spool")})
+	require.Error(t, err)
+
+	dir := filepath.Join(t.TempDir(), "new", "spool")
+	_, err = New(Options{SpoolDir: dir})
+	require.NoError(t, err)
+	fi, err := os.Stat(dir)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
 }

@@ -18,8 +18,8 @@
 //
 // A State is owned by one event loop and is not safe for concurrent use.
 // It starts no goroutines and never reads the clock: the caller passes
-// now. No method allocates; OnShare costs about 100 ns (two exponentials,
-// a logarithm, a square root).
+// now. No method allocates; OnShare costs about 200 ns on a 2-core Xeon
+// (exponentials for two windows, logarithms, a square root).
 //
 // # The estimator
 //
