@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -411,4 +412,39 @@ func TestPrepareJobNotify(t *testing.T) {
 	k, err := stratum.ParseNotify(j.NotifyKeep)
 	require.NoError(t, err)
 	require.False(t, k.Clean)
+}
+
+// TestOperatorActions: operators reach miners with client.show_message and
+// client.reconnect through the admin endpoint.
+func TestOperatorActions(t *testing.T) {
+	f := newFixture(t, nil)
+	f.publish("o1", 400, true)
+	f.start()
+	alice := dial(t, f.cfg.Stratum.Listen)
+	alice.login("alice.rig1")
+	bob := dial(t, f.cfg.Stratum.Listen)
+	bob.login("bob.rig1")
+	testutil.Eventually(t, 5*time.Second, func() bool { c, _ := f.healthz(); return c == http.StatusOK }, "ready")
+	post := func(path string) (int, string) {
+		resp, err := http.Post(f.app.admin.URL()+path, "text/plain", nil)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	code, body := post("/clients/message?worker=alice.rig1&msg=maintenance+at+noon")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"sessions":1`)
+	r := alice.until("show_message", func(r stratum.Response) bool { return r.Method == "client.show_message" })
+	require.Contains(t, string(r.Params), "maintenance at noon")
+
+	code, body = post("/clients/reconnect?user=bob&host=pool2.example&port=3333&wait=5")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"sessions":1`)
+	r = bob.until("reconnect", func(r stratum.Response) bool { return r.Method == "client.reconnect" })
+	require.Contains(t, string(r.Params), "pool2.example")
+
+	code, _ = post("/clients/reconnect")
+	require.Equal(t, http.StatusBadRequest, code, "an action must say which sessions")
 }
