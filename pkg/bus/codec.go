@@ -19,6 +19,8 @@ const (
 	TypeFoundBlock  Type = 2
 	TypeBlockResult Type = 3
 	TypeTip         Type = 4
+	TypeStats       Type = 5
+	TypeEvent       Type = 6
 )
 
 func (t Type) String() string {
@@ -31,6 +33,10 @@ func (t Type) String() string {
 		return "block_result"
 	case TypeTip:
 		return "tip"
+	case TypeStats:
+		return "stats"
+	case TypeEvent:
+		return "event"
 	}
 	return fmt.Sprintf("type(%d)", byte(t))
 }
@@ -92,6 +98,7 @@ func (e *encoder) str(v string) {
 	e.b = append(e.b, v...)
 }
 func (e *encoder) hash(v *[32]byte) { e.b = append(e.b, v[:]...) }
+func (e *encoder) f64(v float64)    { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v)) }
 
 // decoder reads fields with a sticky error: after the first failure every
 // read returns zero values, and err() reports the failure.
@@ -151,6 +158,13 @@ func (d *decoder) u32() uint32 {
 func (d *decoder) i64() int64 {
 	if v := d.take(8); v != nil {
 		return int64(binary.LittleEndian.Uint64(v))
+	}
+	return 0
+}
+
+func (d *decoder) f64() float64 {
+	if v := d.take(8); v != nil {
+		return math.Float64frombits(binary.LittleEndian.Uint64(v))
 	}
 	return 0
 }

@@ -12,6 +12,9 @@ const (
 	TopicBlock       = "block"
 	TopicBlockResult = "block.result"
 	TopicTip         = "tip"
+	TopicStats       = "stats"
+	TopicEvent       = "event"
+	TopicAlert       = "alert"
 )
 
 // Subject returns <prefix>.<coin>.<topic>.
