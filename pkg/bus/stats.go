@@ -14,6 +14,10 @@ type StatsBatch struct {
 	// Gateway is the sending gateway's instance name (the <host> of the
 	// per-host monitor keys).
 	Gateway string
+	// Boot identifies the gateway's process run: a minute flushed in part
+	// at shutdown and finished after a restart gives two batches with
+	// different ids, both counted.
+	Boot int64
 	// Minute is the unix time of the minute, a multiple of 60.
 	Minute int64
 	// Part and Parts number the messages of one minute (0-based, Parts ≥ 1).
@@ -45,9 +49,9 @@ type MonitorStat struct {
 	Value float64
 }
 
-// ID is the de-duplication id: <gateway>.<minute>.<part>.
+// ID is the de-duplication id: <gateway>.<boot>.<minute>.<part>.
 func (b *StatsBatch) ID() string {
-	return fmt.Sprintf("%s.%d.%d", b.Gateway, b.Minute, b.Part)
+	return fmt.Sprintf("%s.%d.%d.%d", b.Gateway, b.Boot, b.Minute, b.Part)
 }
 
 const (
@@ -59,6 +63,7 @@ const (
 func (b *StatsBatch) Marshal() []byte {
 	e := newEncoder(TypeStats, 64+len(b.Workers)*64+len(b.Monitor)*32)
 	e.str(b.Gateway)
+	e.i64(b.Boot)
 	e.i64(b.Minute)
 	e.u32(b.Part)
 	e.u32(b.Parts)
@@ -86,6 +91,7 @@ func (b *StatsBatch) Unmarshal(data []byte) error {
 	d := newDecoder(data, TypeStats)
 	var out StatsBatch
 	out.Gateway = d.str(maxString, "gateway")
+	out.Boot = d.i64()
 	out.Minute = d.i64()
 	out.Part = d.u32()
 	out.Parts = d.u32()

@@ -18,7 +18,7 @@ import (
 )
 
 func sampleStats() *StatsBatch {
-	return &StatsBatch{Gateway: "gw-1", Minute: 1713571740, Part: 0, Parts: 2,
+	return &StatsBatch{Gateway: "gw-1", Boot: 1713571000000000000, Minute: 1713571740, Part: 0, Parts: 2,
 		Workers: []WorkerStats{
 			{User: "alice", Worker: "rig1", Accepted: 12, DiffSum: 12288.5, GoalSum: 1.5e-9, Rejected: 1},
 			{User: "bob", Worker: "default", Accepted: 0, Rejected: 3},
@@ -48,7 +48,7 @@ func TestStatsAndEventGolden(t *testing.T) {
 			require.Error(t, newLikeStats(m).Unmarshal(enc[:i]), "%s cut at %d", name, i)
 		}
 	}
-	require.Equal(t, "gw-1.1713571740.0", sampleStats().ID())
+	require.Equal(t, "gw-1.1713571000000000000.1713571740.0", sampleStats().ID())
 	require.Equal(t, "gw-1.1713571700000000000.42", sampleEvent().ID())
 }
 
