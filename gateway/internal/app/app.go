@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -27,6 +28,7 @@ import (
 	"github.com/hashgate/hashgate/gateway/internal/server"
 	"github.com/hashgate/hashgate/gateway/internal/session"
 	"github.com/hashgate/hashgate/gateway/internal/stats"
+	"github.com/hashgate/hashgate/gateway/internal/statsout"
 	"github.com/hashgate/hashgate/gateway/internal/work"
 	"github.com/hashgate/hashgate/pkg/admin"
 	"github.com/hashgate/hashgate/pkg/bus"
@@ -50,6 +52,7 @@ type App struct {
 	server *server.Server
 	feed   *jobfeed.Feed
 	sink   *blocksink.Sink
+	pub    *statsout.Publisher
 	nc     *nats.Conn
 
 	counters *counters
@@ -210,6 +213,9 @@ func (a *App) status() any {
 	if a.sink != nil {
 		s["blocks_pending"] = a.sink.Pending()
 	}
+	if a.pub != nil {
+		s["stats_spooled"] = a.pub.Spooled()
+	}
 	return s
 }
 
@@ -257,6 +263,29 @@ func (a *App) Run(ctx context.Context) error {
 	a.sink = sink
 	a.env.Blocks = sink
 
+	if a.cfg.Stats.Enabled {
+		pub, err := statsout.New(statsout.Options{Conn: nc, Prefix: a.cfg.NATS.Prefix, Coin: a.cfg.Coin,
+			Gateway: a.cfg.Instance, Stats: a.stats, Connections: a.server.Connections,
+			SpoolDir: filepath.Join(a.cfg.RunDir, "gateway-stats"), MaxSpoolBytes: a.cfg.Stats.SpoolBytes,
+			FlushDelay: a.cfg.Stats.FlushDelay.D(), Logger: a.lg.Named("stats")})
+		if err != nil {
+			return err
+		}
+		pub.Register(a.reg)
+		a.pub = pub
+		a.env.Events = pub
+		ectx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		js, err := jetstream.New(nc)
+		if err == nil {
+			_, err = bus.EnsureStatsStream(ectx, js, a.cfg.NATS.Prefix)
+		}
+		cancel()
+		if err != nil {
+			// Not fatal: statistics wait in the spool until JetStream is there.
+			a.lg.Warn("statistics stream not available yet; spooling", zap.Error(err))
+		}
+	}
+
 	a.feed = jobfeed.New(jobfeed.Options{Conn: nc, Prefix: a.cfg.NATS.Prefix, Coin: a.cfg.Coin, Table: a.table,
 		Broadcaster: a.server, Logger: a.lg.Named("jobs")})
 
@@ -264,6 +293,12 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopWork()
 	sinkDone := make(chan error, 1)
 	go func() { sinkDone <- sink.Run(workCtx) }()
+	pubDone := make(chan error, 1)
+	if a.pub != nil {
+		go func() { pubDone <- a.pub.Run(workCtx) }()
+	} else {
+		pubDone <- nil
+	}
 	feedDone := make(chan error, 1)
 	go func() { feedDone <- a.feed.Run(workCtx) }()
 	go a.housekeeping(workCtx)
@@ -314,6 +349,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopWork()
 	<-sinkDone
+	<-pubDone // flushes the open minute (spooled if NATS cannot take it)
 	_ = nc.Drain()
 	stopAdmin()
 	<-adminDone

@@ -29,6 +29,7 @@ type Config struct {
 	Stratum         Stratum           `json:"stratum"`    // the miners' port
 	Vardiff         Vardiff           `json:"vardiff"`    // difficulty
 	Blocks          Blocks            `json:"blocks"`     // found-block delivery
+	Stats           Stats             `json:"stats"`      // statistics to the metawriter
 	Admin           admin.Config      `json:"admin"`
 	Log             logx.Config       `json:"log"`
 	ShutdownTimeout confutil.Duration `json:"shutdown_timeout"`
@@ -67,6 +68,13 @@ type Blocks struct {
 	Nodes         []Node            `json:"nodes"`          // fallback submitblock targets
 }
 
+// Stats configures the statistics pipeline.
+type Stats struct {
+	Enabled    bool              `json:"enabled"`     // ship per-minute statistics and events through JetStream
+	SpoolBytes int64             `json:"spool_bytes"` // bound on the on-disk spool used while NATS is unreachable
+	FlushDelay confutil.Duration `json:"flush_delay"` // a minute is shipped this long after it ends
+}
+
 // Node is a fallback submission target.
 type Node struct {
 	Name        string            `json:"name"`
@@ -100,6 +108,7 @@ func Default() Config {
 		Vardiff: Vardiff{Target: confutil.Duration(vd.Target), Min: vd.Min, Max: vd.Max, Start: vd.Start,
 			Retarget: confutil.Duration(vd.Retarget)},
 		Blocks:          Blocks{AckTimeout: confutil.Duration(2 * time.Second), FallbackAfter: confutil.Duration(3 * time.Second)},
+		Stats:           Stats{Enabled: true, SpoolBytes: 1 << 30, FlushDelay: confutil.Duration(5 * time.Second)},
 		Admin:           admin.Config{Listen: "127.0.0.1:0"},
 		Log:             logx.DefaultConfig(),
 		ShutdownTimeout: confutil.Duration(10 * time.Second),
@@ -200,6 +209,9 @@ func (c Config) Validate() error {
 		if _, err := n.Password(); err != nil {
 			p.Add(f+".rpc_pass", "%v", err)
 		}
+	}
+	if c.Stats.SpoolBytes < 1<<20 || c.Stats.FlushDelay.D() < 0 || c.Stats.FlushDelay.D() > 50*time.Second {
+		p.Add("stats", "spool_bytes must be at least 1 MiB and flush_delay 0..50s")
 	}
 	p.Merge("admin", c.Admin.Validate())
 	p.Merge("log", c.Log.Validate())

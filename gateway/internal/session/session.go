@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"math"
 	"math/bits"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -50,6 +51,14 @@ type BlockSink interface {
 	Submit(fb *bus.FoundBlock, raw []byte)
 }
 
+// EventSink receives the session events shipped to Redis (connected,
+// disconnected, new worker, found block). Its methods must not block.
+type EventSink interface {
+	Authorized(now time.Time, user, worker, peer string)
+	Disconnected(now time.Time, user, worker, peer string)
+	Block(now time.Time, hash, user, worker string)
+}
+
 // Counter is the hook for per-reason share metrics.
 type Counter interface {
 	Share(result string)
@@ -65,7 +74,9 @@ type Env struct {
 	Blocks     BlockSink
 	Vardiff    *vardiff.Config
 	Counter    Counter
-	Log        *zap.Logger
+	// Events may be nil (no statistics pipeline).
+	Events EventSink
+	Log    *zap.Logger
 	// PoolMask is the version-rolling mask the pool allows.
 	PoolMask uint32
 	// Source names this gateway in found blocks.
@@ -165,11 +176,26 @@ func (s *Session) Worker() string {
 // ExtranonceSubscribed reports whether the miner asked for set_extranonce.
 func (s *Session) ExtranonceSubscribed() bool { return s.xnsub }
 
-// Close releases the session's extranonce1 for resume.
+// Close releases the session's extranonce1 for resume and reports the
+// disconnection of its workers.
 func (s *Session) Close() {
 	if s.en1 != nil {
 		s.env.Extranonce.Release(s.en1)
 	}
+	if s.env.Events != nil {
+		now := s.env.Now()
+		for _, w := range s.workers {
+			s.env.Events.Disconnected(now, w.user, w.wname, s.peerIP())
+		}
+	}
+}
+
+// peerIP is the remote address without the port.
+func (s *Session) peerIP() string {
+	if host, _, err := net.SplitHostPort(s.Remote); err == nil {
+		return host
+	}
+	return s.Remote
 }
 
 // HandleLine processes one request line and returns the bytes to send (valid
@@ -368,6 +394,9 @@ func (s *Session) authorize(now time.Time) {
 	if !found {
 		s.workers = append(s.workers, &worker{name: []byte(account), user: user, wname: wname,
 			stats: s.env.Stats.Worker(user, wname)})
+		if s.env.Events != nil {
+			s.env.Events.Authorized(now, user, wname, s.peerIP())
+		}
 	}
 	if d := parsePassword(pass); d > 0 && len(s.workers) == 1 {
 		s.vd.Suggest(d, now)

@@ -141,4 +141,7 @@ func (s *Session) foundBlock(now time.Time, w *worker, job *work.Job, stale bool
 		zap.String("remote_addr", s.Remote))
 	s.env.Counter.Block()
 	s.env.Blocks.Submit(fb, raw)
+	if s.env.Events != nil {
+		s.env.Events.Block(now, hdrHash.String(), w.user, w.wname)
+	}
 }

@@ -178,8 +178,9 @@ func (t *Table) Snapshot(limit int) []WorkerSummary {
 }
 
 // Drain returns and forgets every closed minute of every worker (minutes
-// before now's), keyed by "user.worker".
-func (t *Table) Drain(now time.Time) map[string][]Minute {
+// before now's; with all, the current minute too, as at shutdown), keyed by
+// "user.worker".
+func (t *Table) Drain(now time.Time, all bool) map[string][]Minute {
 	t.mu.Lock()
 	ws := make([]*Worker, 0, len(t.workers))
 	for _, w := range t.workers {
@@ -190,6 +191,10 @@ func (t *Table) Drain(now time.Time) map[string][]Minute {
 	for _, w := range ws {
 		w.mu.Lock()
 		w.roll(now)
+		if all && w.cur.Accepted+w.cur.Rejected > 0 {
+			w.closed = append(w.closed, w.cur)
+			w.cur = Minute{Minute: w.cur.Minute}
+		}
 		if len(w.closed) > 0 {
 			out[w.User+"."+w.Name] = w.closed
 			w.closed = nil

@@ -16,7 +16,7 @@ func TestMinutes(t *testing.T) {
 	w.Accept(t0.Add(10*time.Second), 3, 4, true)
 	w.Reject(t0.Add(20*time.Second), Duplicate)
 	w.Reject(t0.Add(70*time.Second), LowDifficulty) // next minute
-	d := tab.Drain(t0.Add(125 * time.Second))
+	d := tab.Drain(t0.Add(125*time.Second), false)
 	got := d["alice.rig1"]
 	require.Len(t, got, 2)
 	require.Equal(t, int64(6000), got[0].Minute)
@@ -27,11 +27,16 @@ func TestMinutes(t *testing.T) {
 	require.Equal(t, uint64(1), got[0].Reasons[Duplicate])
 	require.Equal(t, int64(6060), got[1].Minute)
 	require.Equal(t, uint64(1), got[1].Reasons[LowDifficulty])
-	require.Empty(t, tab.Drain(t0.Add(130*time.Second)), "drained minutes are gone")
+	require.Empty(t, tab.Drain(t0.Add(130*time.Second), false), "drained minutes are gone")
+	w.Accept(t0.Add(140*time.Second), 1, 4, false)
+	require.Empty(t, tab.Drain(t0.Add(141*time.Second), false), "the open minute stays")
+	open := tab.Drain(t0.Add(141*time.Second), true)["alice.rig1"]
+	require.Len(t, open, 1, "unless all is asked (shutdown)")
+	require.Equal(t, uint64(1), open[0].Accepted)
 
 	s := tab.Snapshot(10)
 	require.Len(t, s, 1)
-	require.Equal(t, uint64(2), s[0].Accepted)
+	require.Equal(t, uint64(3), s[0].Accepted)
 	require.Equal(t, uint64(1), s[0].Reasons["duplicate"])
 	require.Equal(t, "low_difficulty", LowDifficulty.String())
 }
