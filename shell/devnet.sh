@@ -4,29 +4,38 @@
 #
 # Usage:
 #   shell/devnet.sh up             deps, btcd (regtest) + nats-server, ports.env, every
-#                                  daemon via restart.sh, then check_alive.sh --loop
-#   shell/devnet.sh down [--clean] stop the watchdog, the daemons (reverse order), nats,
-#                                  btcd; keeps .devnet (ports.env, JetStream store, logs,
-#                                  chain files) unless --clean, which deletes it
-#   shell/devnet.sh status         processes, each daemon's /healthz, block height
-#                                  (exit 1 if something that should run does not)
+#                                  daemon via restart.sh, the test miner (hgminer mine on
+#                                  STRATUM), then check_alive.sh --loop
+#   shell/devnet.sh down [--clean] stop the test miner, the watchdog, the daemons (reverse
+#                                  order), nats, btcd; keeps .devnet (ports.env, JetStream
+#                                  store, logs, chain files) unless --clean, which deletes it
+#   shell/devnet.sh status         processes, each daemon's /healthz, the miner's counts,
+#                                  block height (exit 1 if something that should run does not)
 #
 # Layout of .devnet/:
 #   ports.env              NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER
-#                          NATS_PASS HASHGATE_RUN HASHGATE_NET PAYOUT_ADDRESS and one
-#                          <DAEMON>_ADMIN_PORT per daemon (mode 600);
-#                          scripts load it by default (see lib.sh)
+#                          NATS_PASS HASHGATE_RUN HASHGATE_NET PAYOUT_ADDRESS, one
+#                          <DAEMON>_ADMIN_PORT per daemon, and the gateway's STRATUM
+#                          (host:port miners dial) = STRATUM_LISTEN, GATEWAY_ID,
+#                          VARDIFF_MIN, VARDIFF_START (mode 600; edit the last three to
+#                          taste, `up` keeps them); scripts load it by default (see lib.sh)
 #   nats.conf              generated nats-server config; nats/ is its JetStream store
 #   btcd/                  btcd.conf (empty), data/, logs/. Note: btcd --regtest deletes
 #                          its chain on every start, so each start of btcd re-mines the
 #                          432 blocks (a second or two)
-#   run/                   HASHGATE_RUN: *.pid, *.admin, *.log of btcd, nats, daemons and
-#                          check_alive
+#   run/                   HASHGATE_RUN: *.pid, *.admin, *.log of btcd, nats, daemons,
+#                          check_alive and hgminer (the test miner)
 #
 # `up` is safe to re-run: running processes are kept, ports.env is reused (a port that
 # another program took meanwhile is replaced). Ports are random in 20000-32767.
 # Daemons in ALL_DAEMONS (or $HASHGATE_DAEMONS) without <repo>/<d>/main.go or
 # conf/<d>.json are skipped with a warning.
+#
+# The test miner (bin/hgminer, built from tools/hgminer) mines as worker devnet.cpu1 at
+# regtest difficulty, where every share is a block: HASHGATE_MINER_SHARE_RATE (shares
+# per second, default 0.5) is therefore the block rate, HASHGATE_MINER_RATE (default
+# 200000) caps its hashes per second. It reconnects by itself; check_alive.sh does not
+# watch it. HASHGATE_MINER=0 leaves it out.
 set -euo pipefail
 # shellcheck source=shell/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -49,6 +58,10 @@ PAYOUT=bcrt1ql7fk7lfuvazvrytsx4efz5pv75j23cfkmjfytk
 # signalling only from height 432 (Bitcoin Core's regtest has it from block 0), so
 # the devnet mines to 432 to behave like a segwit network.
 MATURE_HEIGHT=432
+# Test miner: worker name and throttles (see the header).
+MINER_USER=devnet.cpu1
+MINER_SHARE_RATE=${HASHGATE_MINER_SHARE_RATE:-0.5}
+MINER_RATE=${HASHGATE_MINER_RATE:-200000}
 
 # Everything below works on the devnet's run dir and env, whatever the caller set.
 HASHGATE_RUN="$RUN"
@@ -155,6 +168,27 @@ choose_config() {
 		printf -v "$var" '%s' "$port"
 		ADMIN_VARS+=("$var")
 	done
+
+	# The gateway's Stratum port, also fixed below 32768 and kept while it runs.
+	# Not one of the admin ports just chosen.
+	local stratum_port taken=" " v
+	for v in "${ADMIN_VARS[@]}"; do taken+="${!v} "; done
+	stratum_port="$(port_of "${STRATUM:-}")"
+	if ! daemon_pid gateway >/dev/null 2>&1; then
+		while [[ ! $stratum_port =~ ^[0-9]+$ ]] || [[ $taken == *" $stratum_port "* ]] ||
+			port_in_use "$stratum_port"; do
+			free_port stratum_port
+		done
+	fi
+	STRATUM="127.0.0.1:$stratum_port"
+	STRATUM_LISTEN=$STRATUM
+	GATEWAY_ID=${GATEWAY_ID:-1}
+	# Regtest's network difficulty is about 4.66e-10 and the gateway never sets a
+	# share difficulty above it, so with any vardiff.min the gateway accepts (1e-8 and
+	# up today) every devnet share is a block. A load test with shares that are not
+	# blocks needs VARDIFF_MIN below 4.66e-10, once the gateway allows that.
+	VARDIFF_MIN=${VARDIFF_MIN:-1e-8}
+	VARDIFF_START=${VARDIFF_START:-1e-8}
 }
 
 # write_env: .devnet/ports.env (atomically, mode 600; values shell-quoted).
@@ -164,14 +198,16 @@ write_env() {
 	{
 		printf '# Generated by shell/devnet.sh up; loaded by shell/*.sh (set -a; . %s).\n' "$ENV_FILE"
 		for v in NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER NATS_PASS \
-			HASHGATE_RUN HASHGATE_NET PAYOUT_ADDRESS "${ADMIN_VARS[@]}"; do
+			HASHGATE_RUN HASHGATE_NET PAYOUT_ADDRESS "${ADMIN_VARS[@]}" \
+			STRATUM STRATUM_LISTEN GATEWAY_ID VARDIFF_MIN VARDIFF_START; do
 			printf '%s=%q\n' "$v" "${!v}"
 		done
 	} >"$tmp"
 	chmod 600 "$tmp"
 	mv -f -- "$tmp" "$ENV_FILE"
 	export NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER NATS_PASS \
-		HASHGATE_NET PAYOUT_ADDRESS "${ADMIN_VARS[@]}"
+		HASHGATE_NET PAYOUT_ADDRESS "${ADMIN_VARS[@]}" \
+		STRATUM STRATUM_LISTEN GATEWAY_ID VARDIFF_MIN VARDIFF_START
 	HASHGATE_ENV="$ENV_FILE"
 	export HASHGATE_ENV
 }
@@ -300,6 +336,59 @@ start_watchdog() {
 	log "check_alive.sh --loop started (pid $pid, log $RUN/check_alive.log)"
 }
 
+# build_miner: bin/hgminer from tools/hgminer, stamped like the daemons.
+build_miner() {
+	local commit mod flags=()
+	commit="$(git -C "$HASHGATE_ROOT" rev-parse --short=12 HEAD 2>/dev/null)" || commit=""
+	mod="$(awk '$1 == "module" {print $2; exit}' "$HASHGATE_ROOT/pkg/go.mod" 2>/dev/null)" || mod=""
+	if [[ -n $commit && -n $mod ]]; then flags=(-ldflags "-X $mod/version.Commit=$commit"); fi
+	log "building bin/hgminer"
+	(cd "$HASHGATE_ROOT" && go build "${flags[@]}" -o bin/hgminer ./tools/hgminer)
+}
+
+# start_miner: one throttled `hgminer mine` against the gateway's STRATUM port.
+start_miner() {
+	local pid
+	if [[ ${HASHGATE_MINER:-1} == 0 ]]; then
+		log "HASHGATE_MINER=0: not starting the test miner"
+		return
+	fi
+	if pid="$(proc_pid hgminer hgminer)"; then
+		log "hgminer already running (pid $pid)"
+		return
+	fi
+	if [[ ! -f $HASHGATE_ROOT/tools/hgminer/main.go ]]; then
+		warn "no $HASHGATE_ROOT/tools/hgminer: not starting the test miner"
+		return
+	fi
+	if ! daemon_pid gateway >/dev/null 2>&1; then
+		warn "gateway is not running: not starting the test miner"
+		return
+	fi
+	build_miner || die "build of hgminer failed"
+	setsid nohup "$HASHGATE_ROOT/bin/hgminer" mine -url "stratum+tcp://$STRATUM" -user "$MINER_USER" \
+		-rate "$MINER_RATE" -share-rate "$MINER_SHARE_RATE" </dev/null >>"$RUN/hgminer.log" 2>&1 &
+	pid=$!
+	printf '%s\n' "$pid" >"$RUN/hgminer.pid"
+	sleep 0.5
+	pid_alive "$pid" || fail_with_log "$RUN/hgminer.log" "hgminer exited at once"
+	log "hgminer started (pid $pid, worker $MINER_USER on $STRATUM, log $RUN/hgminer.log)"
+}
+
+stop_miner() {
+	local pid
+	if pid="$(proc_pid hgminer hgminer)"; then stop_pid "$pid" hgminer 10 || true; fi
+	rm -f -- "$RUN/hgminer.pid"
+}
+
+# miner_counts: the counters of the test miner's last statistics line.
+miner_counts() {
+	local line
+	line="$(tail -n 200 "$RUN/hgminer.log" 2>/dev/null | grep -F '"msg":"miner stats"' | tail -n 1)" || true
+	[[ -n $line ]] || return 1
+	jq -r '"accepted \(.accepted), rejected \(.rejected), block candidates \(.block_candidates)"' <<<"$line" 2>/dev/null
+}
+
 summary() {
 	local d admin
 	cat <<EOF
@@ -317,7 +406,14 @@ EOF
 			printf '  %-14s not started\n' "$d"
 		fi
 	done
+	if proc_pid hgminer hgminer >/dev/null; then
+		printf '  %-14s %s mining on stratum+tcp://%s (%s shares/s)   log %s\n' hgminer "$MINER_USER" \
+			"$STRATUM" "$MINER_SHARE_RATE" "$RUN/hgminer.log"
+	else
+		printf '  %-14s not started\n' hgminer
+	fi
 	cat <<EOF
+  stratum        stratum+tcp://$STRATUM (gateway; vardiff min $VARDIFF_MIN, start $VARDIFF_START)
   watchdog       check_alive.sh --loop, log $RUN/check_alive.log
   btcctl         btcctl --regtest --notls -s $NODE_RPC -u $NODE_RPC_USER -P "\$NODE_RPC_PASS" getblockcount
 Stop: shell/devnet.sh down   (keeps .devnet; down --clean removes it)
@@ -337,6 +433,7 @@ cmd_up() {
 	wait_nats
 	mature_chain
 	start_daemons
+	start_miner
 	start_watchdog
 	summary
 }
@@ -359,7 +456,8 @@ cmd_down() {
 	*) usage ;;
 	esac
 
-	# 1. The watchdog first, so it does not restart what we stop.
+	# 1. The test miner, then the watchdog, so it does not restart what we stop.
+	stop_miner
 	if pid="$(proc_pid check_alive check_alive.sh)"; then
 		stop_pid "$pid" check_alive.sh 10 || true
 	fi
@@ -435,6 +533,16 @@ cmd_status() {
 		printf '%-14s %-8s alive, %s/healthz %s %s\n' "$d" "$pid" "$admin" "${code:-000}" "${st:-$body}"
 		[[ ${code:-000} != 000 ]] || rc=1
 	done
+	if pid="$(proc_pid hgminer hgminer)"; then
+		printf '%-14s %-8s alive, worker %s on %s: %s\n' hgminer "$pid" "$MINER_USER" "${STRATUM:-?}" \
+			"$(miner_counts || echo 'no statistics yet')"
+	elif [[ -e $RUN/hgminer.pid ]]; then
+		printf '%-14s %-8s dead (stale pid file, log %s)\n' hgminer "$(read_pid "$RUN/hgminer.pid" || echo -)" \
+			"$RUN/hgminer.log"
+		rc=1
+	else
+		printf '%-14s %-8s not running\n' hgminer -
+	fi
 	if [[ -n ${NODE_RPC:-} ]] && height="$(btcd_rpc getblockcount 2>/dev/null)"; then
 		echo "block height: $height"
 	else

@@ -26,7 +26,7 @@
 # Daemons in start order; `devnet.sh down` stops them in reverse. Issues that add a
 # daemon append it here.
 # shellcheck disable=SC2034 # used by the scripts that source this file
-ALL_DAEMONS="jobmaster"
+ALL_DAEMONS="jobmaster gateway"
 
 HASHGATE_ROOT="${HASHGATE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)}"
 # shellcheck disable=SC2034 # used by the scripts that source this file

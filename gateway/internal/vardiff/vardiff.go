@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// MinDifficulty is the smallest Min a Config may set (fractional difficulty
-// for ESP32-class miners and test networks). It equals
-// blockutil.MinDifficulty.
-const MinDifficulty = 1e-8
+// MinDifficulty is the smallest Min a Config may set. Miners can always
+// get fractional difficulty down to 1e-8 (tiny ESP32-class devices); configs
+// may go lower still for test networks: regtest's network difficulty is
+// about 4.66e-10, and load tests need shares below it that are not blocks.
+const MinDifficulty = 1e-12
 
 // Estimator tuning (see doc.go for how each value was chosen). They are
 // properties of the statistics, not of the pool, so they are not in Config.
@@ -53,7 +54,7 @@ type Config struct {
 	// Target is the desired interval between a worker's shares.
 	Target time.Duration
 	// Min and Max clamp the difficulty; Min may be as low as
-	// MinDifficulty (1e-8). The network difficulty set by SetCeiling
+	// MinDifficulty (1e-12). The network difficulty set by SetCeiling
 	// overrides both.
 	Min, Max float64
 	// Start is the difficulty of a new session unless the caller passes

@@ -35,7 +35,7 @@ func TestValidate(t *testing.T) {
 		{"min at 1e-8", func(c *Config) { c.Min, c.Start = 1e-8, 1e-8 }, nil},
 		{"zero retarget", func(c *Config) { c.Retarget = 0 }, nil},
 		{"target zero", func(c *Config) { c.Target = 0 }, []string{"target"}},
-		{"min below 1e-8", func(c *Config) { c.Min = 1e-9 }, []string{"min difficulty"}},
+		{"min below 1e-12", func(c *Config) { c.Min = 1e-13 }, []string{"min difficulty"}},
 		{"min NaN", func(c *Config) { c.Min = math.NaN() }, []string{"min difficulty"}},
 		{"max below min", func(c *Config) { c.Max = 0.0001 }, []string{"max difficulty", "start difficulty"}},
 		{"max infinite", func(c *Config) { c.Max = math.Inf(1) }, []string{"max difficulty"}},
