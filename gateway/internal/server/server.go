@@ -72,6 +72,8 @@ type loopState struct {
 	sessions map[gnet.Conn]*session.Session // owned by the loop
 	wbuf     []byte                         // per-loop write batch
 	vec      [][]byte
+	req      stratum.Request // decode scratch shared by the loop's sessions
+	out      []byte          // reply buffer shared by the loop's sessions
 }
 
 type connCtx struct {
@@ -138,6 +140,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	sess := session.New(s.o.Env, s.nextID.Add(1), remote)
 	ls := s.loopOf(c)
+	sess.ShareScratch(&ls.req, &ls.out)
 	ls.sessions[c] = sess
 	c.SetContext(&connCtx{s: sess, ls: ls, opened: time.Now()})
 	_ = c.SetNoDelay(true)
