@@ -15,8 +15,8 @@ func main() {
 		Common: func(c config.Config) daemon.Common {
 			return daemon.Common{Log: c.Log, Instance: c.Instance, RunDir: c.RunDir}
 		},
-		New: func(c config.Config, lg *zap.Logger, level zap.AtomicLevel) (daemon.App, error) {
-			return app.New(c, lg, level)
+		New: func(c config.Config, env daemon.Env) (daemon.App, error) {
+			return app.New(c, env.Logger, env.Level, app.WithAlerts(env.Alerts))
 		},
 		Fields: func(c config.Config) []zap.Field {
 			return []zap.Field{zap.String("network", c.Network), zap.Int("nodes", len(c.Nodes))}

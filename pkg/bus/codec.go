@@ -21,6 +21,7 @@ const (
 	TypeTip         Type = 4
 	TypeStats       Type = 5
 	TypeEvent       Type = 6
+	TypeAlert       Type = 7
 )
 
 func (t Type) String() string {
@@ -37,6 +38,8 @@ func (t Type) String() string {
 		return "stats"
 	case TypeEvent:
 		return "event"
+	case TypeAlert:
+		return "alert"
 	}
 	return fmt.Sprintf("type(%d)", byte(t))
 }

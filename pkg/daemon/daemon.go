@@ -1,7 +1,16 @@
 // Package daemon is the common main of every hashgate daemon: flags (-c,
-// -t, -version), config loading and checking, the zap logger, the signal
-// context, the pid file, and running the daemon's app until SIGINT/SIGTERM.
-// Keeping os.Exit in Main alone lets every deferred cleanup in Run happen.
+// -t, -version), config loading and checking, the zap logger, the alert
+// shipper, the signal context, the pid file, and running the daemon's app
+// until SIGINT/SIGTERM. Keeping os.Exit in Main alone lets every deferred
+// cleanup in Run happen.
+//
+// Alerts: unless Spec.NoAlerts is set, Run tees an alert.Shipper's core into
+// the logger, so every entry at Error level or above (rate limited and
+// de-duplicated, see pkg/alert) is queued for alertcenter. The app receives
+// the shipper in Env and calls Env.Alerts.Attach(nc, bus.AlertSubject(prefix))
+// as soon as it has a NATS connection; until then alerts wait in the
+// shipper's bounded queue. A panic that escapes App.Run is logged at Error
+// (and so shipped) before it continues.
 package daemon
 
 import (
@@ -13,7 +22,9 @@ import (
 	"path/filepath"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	"github.com/hashgate/hashgate/pkg/alert"
 	"github.com/hashgate/hashgate/pkg/lifecycle"
 	"github.com/hashgate/hashgate/pkg/logx"
 	"github.com/hashgate/hashgate/pkg/version"
@@ -41,9 +52,25 @@ type Spec[C any] struct {
 	// Common extracts the shared fields.
 	Common func(C) Common
 	// New wires the app.
-	New func(cfg C, lg *zap.Logger, level zap.AtomicLevel) (App, error)
+	New func(cfg C, env Env) (App, error)
 	// Fields are logged with the "starting" line.
 	Fields func(C) []zap.Field
+	// NoAlerts keeps the daemon's log entries off the alert bus (for
+	// alertcenter, whose own errors must not loop back to it); Env.Alerts
+	// is then nil.
+	NoAlerts bool
+}
+
+// Env is what Run hands the app besides its config.
+type Env struct {
+	// Logger is the root logger (fields daemon and instance set).
+	Logger *zap.Logger
+	// Level controls Logger (and the alert core); serve it at /loglevel.
+	Level zap.AtomicLevel
+	// Alerts ships Logger's error-and-worse entries; the app calls
+	// Alerts.Attach once connected to NATS. Nil with Spec.NoAlerts; every
+	// method of a nil *alert.Shipper is a no-op.
+	Alerts *alert.Shipper
 }
 
 // Main parses the command line and runs the daemon; it exits the process.
@@ -79,11 +106,20 @@ func Run[C any](s Spec[C], cfgPath string, check bool, out io.Writer) error {
 		return err
 	}
 	common := s.Common(cfg)
-	lg, level, err := logx.New(common.Log, s.Name, common.Instance)
+	var (
+		shipper *alert.Shipper
+		extra   []zapcore.Core
+	)
+	if !s.NoAlerts {
+		shipper = alert.NewShipper(alert.Options{Daemon: s.Name, Instance: common.Instance})
+		defer shipper.Close() // after the Sync below: last chance for queued alerts
+		extra = append(extra, shipper.Core())
+	}
+	lg, level, err := logx.New(common.Log, s.Name, common.Instance, extra...)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = lg.Sync() }()
+	defer func() { _ = lg.Sync() }() // also flushes queued alerts (bounded)
 	fields := []zap.Field{zap.String("version", version.String()), zap.String("config", cfgPath)}
 	if s.Fields != nil {
 		fields = append(fields, s.Fields(cfg)...)
@@ -98,10 +134,18 @@ func Run[C any](s Spec[C], cfgPath string, check bool, out io.Writer) error {
 	}
 	defer removePID()
 
-	a, err := s.New(cfg, lg, level)
+	a, err := s.New(cfg, Env{Logger: lg, Level: level, Alerts: shipper})
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			// Our bug: make it an alert, flush, and let it crash as before.
+			lg.Error("panic", zap.Any("panic", r))
+			_ = lg.Sync()
+			panic(r)
+		}
+	}()
 	if err := a.Run(ctx); err != nil {
 		lg.Error(s.Name+" stopped", zap.Error(err))
 		return err

@@ -31,6 +31,7 @@ import (
 	"github.com/hashgate/hashgate/gateway/internal/statsout"
 	"github.com/hashgate/hashgate/gateway/internal/work"
 	"github.com/hashgate/hashgate/pkg/admin"
+	"github.com/hashgate/hashgate/pkg/alert"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/noderpc"
 	"github.com/hashgate/hashgate/pkg/stratum"
@@ -54,6 +55,7 @@ type App struct {
 	sink   *blocksink.Sink
 	pub    *statsout.Publisher
 	nc     *nats.Conn
+	alerts *alert.Shipper // nil: no alerts shipped
 
 	counters *counters
 	started  time.Time
@@ -69,12 +71,23 @@ type counters struct {
 func (c *counters) Share(result string) { c.shares.WithLabelValues(result).Inc() }
 func (c *counters) Block()              { c.blocks.Inc() }
 
+// Option adjusts New.
+type Option func(*App)
+
+// WithAlerts makes Run attach the daemon's alert shipper to its NATS
+// connection, on <prefix>.all.alert, as soon as it is connected. Without it
+// (or with nil) no alerts are shipped.
+func WithAlerts(s *alert.Shipper) Option { return func(a *App) { a.alerts = s } }
+
 // New builds the components; nothing is started or dialled.
-func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel) (*App, error) {
+func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel, opts ...Option) (*App, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
 	a := &App{cfg: cfg, lg: lg, reg: prometheus.NewRegistry(), started: time.Now()}
+	for _, o := range opts {
+		o(a)
+	}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.counters = &counters{
 		shares: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -238,6 +251,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.nc = nc
 	defer nc.Close()
+	a.alerts.Attach(nc, bus.AlertSubject(a.cfg.NATS.Prefix))
 
 	var nodes []blocksink.Node
 	for _, n := range a.cfg.Blocks.Nodes {

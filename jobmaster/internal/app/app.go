@@ -23,6 +23,7 @@ import (
 	"github.com/hashgate/hashgate/jobmaster/internal/jobs"
 	"github.com/hashgate/hashgate/jobmaster/internal/nodes"
 	"github.com/hashgate/hashgate/pkg/admin"
+	"github.com/hashgate/hashgate/pkg/alert"
 	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/noderpc"
@@ -43,6 +44,7 @@ type App struct {
 	engine    *engine.Engine
 	submitter *blocks.Submitter
 	nc        *nats.Conn
+	alerts    *alert.Shipper // nil: no alerts shipped
 
 	subjJob, subjCurrent, subjBlock, subjResult, subjTip string
 
@@ -50,8 +52,16 @@ type App struct {
 	started   time.Time
 }
 
+// Option adjusts New.
+type Option func(*App)
+
+// WithAlerts makes Run attach the daemon's alert shipper to its NATS
+// connection, on <prefix>.all.alert, as soon as it is connected. Without it
+// (or with nil) no alerts are shipped.
+func WithAlerts(s *alert.Shipper) Option { return func(a *App) { a.alerts = s } }
+
 // New builds the components; nothing is started or dialled.
-func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel) (*App, error) {
+func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel, opts ...Option) (*App, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
@@ -75,6 +85,9 @@ func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel) (*App, error)
 		nn = append(nn, &nodes.Node{Name: nc.Name, Client: cl, ZMQ: nc.ZMQHashBlock, LongPoll: nc.LongPoll, Timeout: nc.Timeout.D()})
 	}
 	a := &App{cfg: cfg, lg: lg, reg: reg, started: time.Now()}
+	for _, o := range opts {
+		o(a)
+	}
 	a.pool = nodes.NewPool(nn, lg.Named("nodes"))
 	nodeUp := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "pool_jobmaster_node_up", Help: "1 when the node answers, 0 when it is out of rotation.",
@@ -208,6 +221,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.nc = nc
 	defer nc.Close()
+	a.alerts.Attach(nc, bus.AlertSubject(a.cfg.NATS.Prefix))
 	nc.SetReconnectHandler(func(nc *nats.Conn) {
 		a.lg.Info("nats reconnected; republishing the current job")
 		if cur := a.engine.Current(); cur != nil {

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/hashgate/hashgate/alertcenter/internal/app"
+	"github.com/hashgate/hashgate/alertcenter/internal/config"
+	"github.com/hashgate/hashgate/pkg/daemon"
+)
+
+func main() {
+	daemon.Main(daemon.Spec[config.Config]{
+		Name: app.Daemon,
+		Load: config.Load,
+		Common: func(c config.Config) daemon.Common {
+			return daemon.Common{Log: c.Log, Instance: c.Instance, RunDir: c.RunDir}
+		},
+		New: func(c config.Config, env daemon.Env) (daemon.App, error) {
+			return app.New(c, env.Logger, env.Level)
+		},
+		Fields: func(c config.Config) []zap.Field {
+			return []zap.Field{zap.String("redis", c.Redis.Addr), zap.String("key", c.Redis.Key),
+				zap.Bool("webhook", c.Webhook.URL != "")}
+		},
+		// Our own errors must not come back to us as alerts.
+		NoAlerts: true,
+	})
+}
