@@ -26,7 +26,7 @@
 # Daemons in start order; `devnet.sh down` stops them in reverse. Issues that add a
 # daemon append it here.
 # shellcheck disable=SC2034 # used by the scripts that source this file
-ALL_DAEMONS="jobmaster gateway"
+ALL_DAEMONS="alertcenter metawriter jobmaster gateway"
 
 HASHGATE_ROOT="${HASHGATE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)}"
 # shellcheck disable=SC2034 # used by the scripts that source this file
@@ -169,7 +169,9 @@ pid_is() {
 	while IFS= read -r -d '' arg && ((i++ < 2)); do
 		[[ $arg == "$name" || $arg == */"$name" ]] && return 0
 	done 2>/dev/null <"/proc/$pid/cmdline"
-	return 1
+	# Some servers (redis-server) rewrite their command line; the kernel's
+	# name for the process (at most 15 characters) still tells.
+	[[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "${name:0:15}" ]]
 }
 
 # pid_age PID: seconds since PID started (prints nothing and fails if it is gone).
