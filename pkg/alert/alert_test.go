@@ -223,7 +223,7 @@ func TestNeverBlocks(t *testing.T) {
 		el := time.Since(start)
 		st := sh.Stats()
 		t.Logf("attached=%v: 10001 errors in %s; %+v", attach, el, st)
-		require.Less(t, el, time.Second)
+		require.Less(t, el, 3*time.Second, "logging never waits for the bus")
 		require.GreaterOrEqual(t, st.Queued+st.Dropped, uint64(10001), "every alert is queued or dropped")
 		if !attach {
 			require.Equal(t, DefaultBuffer, st.Pending, "the queue holds what it can")

@@ -297,8 +297,10 @@ func TestSubmitNeverBlocks(t *testing.T) {
 	}
 	total := time.Since(begin)
 	t.Logf("%d Submits with no worker: %s in all, slowest %s", n, total, slowest)
-	require.Less(t, total, 2*time.Second)
-	require.Less(t, slowest, 100*time.Millisecond)
+	// Generous bounds for a loaded CI machine: Submit must not wait for disk
+	// or network (an fsync + request would take seconds for this many).
+	require.Less(t, total, 5*time.Second)
+	require.Less(t, slowest, time.Second)
 	require.Equal(t, n, s.Pending())
 
 	// Beyond the queue, overflow goroutines spool the blocks themselves.

@@ -124,7 +124,7 @@ func TestNewTipJobs(t *testing.T) {
 	})
 
 	t.Run("slow template: empty job first", func(t *testing.T) {
-		proxy.setDelay(1500 * time.Millisecond)
+		proxy.setDelay(4 * time.Second)
 		defer proxy.setDelay(0)
 		c.drain()
 		tip := node.Generate(t, 1)[0]
@@ -135,7 +135,7 @@ func TestNewTipJobs(t *testing.T) {
 		require.Equal(t, tip, empty.PrevHash)
 		require.Equal(t, blockutil.Subsidy(8, regtest), empty.CoinbaseValue)
 		require.Empty(t, empty.MerkleBranch)
-		require.Less(t, time.Since(start), 1500*time.Millisecond, "empty job did not wait for the template")
+		require.Less(t, time.Since(start), 4*time.Second, "empty job did not wait for the (4 s) template")
 		full := c.nextJob(10*time.Second, "full for height 8", func(j *bus.Job) bool { return j.Height == 8 && !j.Empty })
 		require.False(t, full.Clean, "the full job keeps the empty job's work")
 		require.Equal(t, tip, full.PrevHash)
