@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -369,4 +370,20 @@ func (c *check) call(lg *zap.Logger, r *checkRun) {
 		close(r.done)
 	}()
 	r.err = c.fn()
+}
+
+// MarkReady flips /healthz to ready and writes the endpoint's URL to
+// <runDir>/<daemon>.admin, where shell/restart.sh and shell/check_alive.sh
+// look for it. A failure to write the file is returned (the daemon stays
+// ready: only the watchdog loses sight of it).
+func (s *Server) MarkReady(runDir, daemon string) error {
+	s.SetReady(true)
+	return WriteAddrFile(filepath.Join(runDir, daemon+".admin"), s.URL())
+}
+
+// MarkStopping flips /healthz to not ready and removes the URL file, first
+// thing in a graceful shutdown.
+func (s *Server) MarkStopping(runDir, daemon string) {
+	s.SetReady(false)
+	RemoveFile(filepath.Join(runDir, daemon+".admin"))
 }

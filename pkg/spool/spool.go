@@ -139,12 +139,24 @@ func (s *Spool) Append(data []byte) (uint64, error) {
 }
 
 func (s *Spool) write(seq uint64, rec []byte) error {
-	f, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
+	if err := WriteDurable(s.dir, ".tmp-*", s.path(seq), rec); err != nil {
 		return fmt.Errorf("spool write: %w", err)
 	}
+	return SyncDir(s.dir)
+}
+
+// WriteDurable writes data to a new temporary file in dir (named after
+// pattern, as os.CreateTemp does), fsyncs it and renames it to final, so
+// final holds either nothing or all of data after a crash. The rename is
+// durable only once the directory is synced too (SyncDir); batch writers
+// sync it once for many files.
+func WriteDurable(dir, pattern, final string, data []byte) error {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return err
+	}
 	tmp := f.Name()
-	_, err = f.Write(rec)
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -152,17 +164,25 @@ func (s *Spool) write(seq uint64, rec []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, s.path(seq))
+		err = os.Rename(tmp, final)
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("spool write: %w", err)
+		_ = os.Remove(tmp) // incomplete: never renamed into place
 	}
-	if d, err := os.Open(s.dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	return err
+}
+
+// SyncDir fsyncs a directory so the renames in it survive a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
 	}
-	return nil
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Pending returns the sequence numbers held, oldest first.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,8 +188,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("subscribe %s: %w", a.subject, err)
 	}
-	a.admin.SetReady(true)
-	if err := admin.WriteAddrFile(filepath.Join(a.cfg.RunDir, Daemon+".admin"), a.admin.URL()); err != nil {
+	if err := a.admin.MarkReady(a.cfg.RunDir, Daemon); err != nil {
 		a.lg.Warn("write admin address file", zap.Error(err))
 	}
 	a.lg.Info("ready", zap.String("admin", a.admin.URL()), zap.String("subject", a.subject),
@@ -205,8 +203,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	// Ordered, bounded shutdown.
 	a.lg.Info("shutting down")
-	a.admin.SetReady(false)
-	admin.RemoveFile(filepath.Join(a.cfg.RunDir, Daemon+".admin"))
+	a.admin.MarkStopping(a.cfg.RunDir, Daemon)
 	deadline := time.Now().Add(a.cfg.ShutdownTimeout.D())
 	if err := nc.Drain(); err == nil {
 		for nc.IsDraining() && time.Now().Before(deadline) {

@@ -348,8 +348,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	a.lg.Info("shutting down")
-	a.admin.SetReady(false)
-	admin.RemoveFile(filepath.Join(a.cfg.RunDir, Daemon+".admin"))
+	a.admin.MarkStopping(a.cfg.RunDir, Daemon)
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.D())
 	defer cancel()
 	if err := a.server.Stop(sctx); err != nil {
@@ -383,8 +382,7 @@ func (a *App) readyWhenJob(ctx context.Context) {
 		case <-t.C:
 		}
 		if a.table.Current() != nil {
-			a.admin.SetReady(true)
-			if err := admin.WriteAddrFile(filepath.Join(a.cfg.RunDir, Daemon+".admin"), a.admin.URL()); err != nil {
+			if err := a.admin.MarkReady(a.cfg.RunDir, Daemon); err != nil {
 				a.lg.Error("write admin address file", zap.Error(err))
 			}
 			a.lg.Info("ready", zap.String("admin", a.admin.URL()), zap.Duration("startup", time.Since(a.started)))

@@ -1,6 +1,8 @@
 package blocksink
 
 import (
+	durable "github.com/hashgate/hashgate/pkg/spool"
+
 	"context"
 	"errors"
 	"fmt"
@@ -276,7 +278,7 @@ func (s *Sink) spiller() {
 			}
 			e.spooled = true
 		}
-		if err := syncDir(s.sp.dir); err != nil {
+		if err := durable.SyncDir(s.sp.dir); err != nil {
 			s.lg.Error("block spool directory sync failed", zap.Error(err))
 		}
 		s.mu.Lock()
@@ -756,7 +758,7 @@ func (w *worker) shutdown() {
 		e.spooled, wrote = true, true
 	}
 	if wrote {
-		if err := syncDir(s.sp.dir); err != nil {
+		if err := durable.SyncDir(s.sp.dir); err != nil {
 			s.lg.Error("block spool directory sync failed", zap.Error(err))
 		}
 	}

@@ -1,6 +1,8 @@
 package blocksink
 
 import (
+	durable "github.com/hashgate/hashgate/pkg/spool"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -144,7 +146,7 @@ func (sp spool) write(h chainhash.Hash, data []byte) error {
 	if err := sp.writeFile(h, data); err != nil {
 		return err
 	}
-	if err := syncDir(sp.dir); err != nil {
+	if err := durable.SyncDir(sp.dir); err != nil {
 		return fmt.Errorf("spool block %s: %w", h, err)
 	}
 	return nil
@@ -153,23 +155,7 @@ func (sp spool) write(h chainhash.Hash, data []byte) error {
 // writeFile is write without the directory fsync, for batches: the caller
 // syncs the directory before relying on the records.
 func (sp spool) writeFile(h chainhash.Hash, data []byte) error {
-	f, err := os.CreateTemp(sp.dir, "."+h.String()+".*"+tmpExt)
-	if err != nil {
-		return fmt.Errorf("spool block %s: %w", h, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, sp.path(h))
-	}
-	if err != nil {
-		_ = os.Remove(tmp) // incomplete: never renamed into place
+	if err := durable.WriteDurable(sp.dir, "."+h.String()+".*"+tmpExt, sp.path(h), data); err != nil {
 		return fmt.Errorf("spool block %s: %w", h, err)
 	}
 	return nil
@@ -194,10 +180,10 @@ func (sp spool) moveToFailed(path string) (string, error) {
 	if err := os.Rename(path, dst); err != nil {
 		return "", fmt.Errorf("move %s to %s: %w", base, failedDir, err)
 	}
-	if err := syncDir(filepath.Join(sp.dir, failedDir)); err != nil {
+	if err := durable.SyncDir(filepath.Join(sp.dir, failedDir)); err != nil {
 		return dst, err
 	}
-	return dst, syncDir(sp.dir)
+	return dst, durable.SyncDir(sp.dir)
 }
 
 // failRecord writes a record straight into failed/ (for a block given up
@@ -277,7 +263,7 @@ func (sp spool) load() ([]*record, []loadProblem, error) {
 				fail(name, err)
 				continue
 			}
-			_ = syncDir(sp.dir)
+			_ = durable.SyncDir(sp.dir)
 		}
 		seen[h] = true
 		recs = append(recs, r)
@@ -292,18 +278,6 @@ func (sp spool) load() ([]*record, []loadProblem, error) {
 }
 
 // syncDir fsyncs a directory so that renames and new names in it persist.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 func boolCmp(a, b bool) int {
 	switch {
 	case a == b:

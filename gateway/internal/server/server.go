@@ -217,13 +217,22 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 // queued its writes (or ctx ends) and reports how long that took.
 func (s *Server) Broadcast(ctx context.Context, j *work.Job, clean bool) time.Duration {
 	start := time.Now()
+	s.onEveryLoop(ctx, func(ls *loopState) { s.fanOut(ls, j, clean) })
+	d := time.Since(start)
+	s.o.Metrics.Broadcast.Observe(d.Seconds())
+	return d
+}
+
+// onEveryLoop runs fn on every event loop (one task per loop, on the loop's
+// own goroutine) and waits until all ran or ctx ends.
+func (s *Server) onEveryLoop(ctx context.Context, fn func(ls *loopState)) {
 	var wg sync.WaitGroup
 	s.loops.Range(func(_, v any) bool {
 		ls := v.(*loopState)
 		wg.Add(1)
 		err := ls.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
 			defer wg.Done()
-			s.fanOut(ls, j, clean)
+			fn(ls)
 			return nil
 		}))
 		if err != nil {
@@ -237,9 +246,6 @@ func (s *Server) Broadcast(ctx context.Context, j *work.Job, clean bool) time.Du
 	case <-done:
 	case <-ctx.Done():
 	}
-	d := time.Since(start)
-	s.o.Metrics.Broadcast.Observe(d.Seconds())
-	return d
 }
 
 // fanOut runs on ls's loop.
@@ -307,36 +313,19 @@ func (s *Server) sweep(ls *loopState, now time.Time) {
 // close the connection. It waits until every loop ran and returns how many
 // sessions fn wrote to.
 func (s *Server) Each(ctx context.Context, fn func(sess *session.Session) ([]byte, bool)) int {
-	var wg sync.WaitGroup
 	var n atomic.Int64
-	s.loops.Range(func(_, v any) bool {
-		ls := v.(*loopState)
-		wg.Add(1)
-		err := ls.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
-			defer wg.Done()
-			for c, sess := range ls.sessions {
-				out, closeIt := fn(sess)
-				if len(out) > 0 {
-					n.Add(1)
-					_, _ = c.Write(out)
-				}
-				if closeIt {
-					c.Context().(*connCtx).reason = ReasonOperator
-					_ = c.Close()
-				}
+	s.onEveryLoop(ctx, func(ls *loopState) {
+		for c, sess := range ls.sessions {
+			out, closeIt := fn(sess)
+			if len(out) > 0 {
+				n.Add(1)
+				_, _ = c.Write(out)
 			}
-			return nil
-		}))
-		if err != nil {
-			wg.Done()
+			if closeIt {
+				c.Context().(*connCtx).reason = ReasonOperator
+				_ = c.Close()
+			}
 		}
-		return true
 	})
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
 	return int(n.Load())
 }

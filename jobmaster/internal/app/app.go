@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -175,8 +174,7 @@ func (a *App) Publish(rec *jobs.Record) error {
 
 // markReady flips /healthz and writes the admin URL file the watchdog reads.
 func (a *App) markReady() {
-	a.admin.SetReady(true)
-	if err := admin.WriteAddrFile(filepath.Join(a.cfg.RunDir, Daemon+".admin"), a.admin.URL()); err != nil {
+	if err := a.admin.MarkReady(a.cfg.RunDir, Daemon); err != nil {
 		a.lg.Error("write admin address file", zap.Error(err))
 	}
 	a.lg.Info("ready", zap.String("admin", a.admin.URL()), zap.Duration("startup", time.Since(a.started)))
@@ -277,8 +275,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	// Ordered, bounded shutdown.
 	a.lg.Info("shutting down")
-	a.admin.SetReady(false)
-	admin.RemoveFile(filepath.Join(a.cfg.RunDir, Daemon+".admin"))
+	a.admin.MarkStopping(a.cfg.RunDir, Daemon)
 	deadline := time.Now().Add(a.cfg.ShutdownTimeout.D())
 	if err := nc.Drain(); err == nil {
 		for nc.IsDraining() && time.Now().Before(deadline) {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -232,12 +231,10 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	a.consumer.Store(c)
 
-	a.admin.SetReady(true)
-	addrFile := filepath.Join(a.cfg.RunDir, Daemon+".admin")
-	if err := admin.WriteAddrFile(addrFile, a.admin.URL()); err != nil {
+	if err := a.admin.MarkReady(a.cfg.RunDir, Daemon); err != nil {
 		a.lg.Error("write admin address file", zap.Error(err))
 	}
-	defer admin.RemoveFile(addrFile)
+	defer a.admin.MarkStopping(a.cfg.RunDir, Daemon)
 	a.lg.Info("ready", zap.String("admin", a.admin.URL()), zap.String("consumer", a.cfg.Consumer.Durable),
 		zap.String("stream", bus.StatsStream(a.cfg.NATS.Prefix)), zap.Duration("startup", time.Since(a.started)))
 
