@@ -23,8 +23,10 @@
 //
 // Signals: SIGINT/SIGTERM stop accepting, close sessions, give pending blocks
 // a moment, then exit within shutdown_timeout; a second signal kills at once.
-// Config changes need a restart (shell/restart.sh gateway); miners resume
-// their extranonce1 with their session id.
+// SIGHUP re-reads the config: log.level and stratum.version_mask apply at
+// once (miners that negotiated version rolling get mining.set_version_mask);
+// other changes need a restart (shell/restart.sh gateway), after which
+// miners resume their extranonce1 with their session id.
 //
 // Watchdog: shell/check_alive.sh probes /healthz.
 package main

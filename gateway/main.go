@@ -18,6 +18,7 @@ func main() {
 		New: func(c config.Config, env daemon.Env) (daemon.App, error) {
 			return app.New(c, env.Logger, env.Level, app.WithAlerts(env.Alerts))
 		},
+		Reload: func(a daemon.App, c config.Config) error { return a.(*app.App).Reload(c) },
 		Fields: func(c config.Config) []zap.Field {
 			return []zap.Field{zap.String("network", c.Network), zap.String("stratum", c.Stratum.Listen)}
 		},

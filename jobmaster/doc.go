@@ -22,7 +22,8 @@
 //
 // Signals: SIGINT/SIGTERM shut down gracefully within shutdown_timeout
 // (in-flight found blocks finish first); a second signal kills at once.
-// Config changes need a restart (shell/restart.sh jobmaster).
+// SIGHUP re-reads the config and applies log.level; other changes need a
+// restart (shell/restart.sh jobmaster).
 //
 // Watchdog: shell/check_alive.sh probes /healthz; "degraded" (a node down,
 // jobs still flowing from another) is alive.

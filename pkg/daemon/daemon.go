@@ -55,6 +55,10 @@ type Spec[C any] struct {
 	New func(cfg C, env Env) (App, error)
 	// Fields are logged with the "starting" line.
 	Fields func(C) []zap.Field
+	// Reload, if set, applies the fields of a re-read config that can change
+	// without a restart (SIGHUP). The log level is always applied by Run.
+	// It is called from Run's signal goroutine, concurrently with the app.
+	Reload func(app App, cfg C) error
 	// NoAlerts keeps the daemon's log entries off the alert bus (for
 	// alertcenter, whose own errors must not loop back to it); Env.Alerts
 	// is then nil.
@@ -138,6 +142,9 @@ func Run[C any](s Spec[C], cfgPath string, check bool, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Registered before the app starts: an early SIGHUP must not take the
+	// default action (terminate).
+	go reloadOnHUP(lifecycle.HUP(ctx), s, cfgPath, a, level, lg)
 	defer func() {
 		if r := recover(); r != nil {
 			// Our bug: make it an alert, flush, and let it crash as before.
@@ -151,4 +158,35 @@ func Run[C any](s Spec[C], cfgPath string, check bool, out io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// reloadOnHUP re-reads the config on every SIGHUP: a config with problems is
+// refused whole (logged), otherwise the log level is applied and the
+// daemon's Reload gets the rest.
+func reloadOnHUP[C any](hup <-chan struct{}, s Spec[C], cfgPath string, a App, level zap.AtomicLevel, lg *zap.Logger) {
+	for range hup {
+		cfg, err := s.Load(cfgPath)
+		if err != nil {
+			lg.Warn("config reload refused; nothing changed", zap.String("config", cfgPath), zap.Error(err))
+			continue
+		}
+		if l, err := zapcore.ParseLevel(orDefault(s.Common(cfg).Log.Level, "info")); err == nil && l != level.Level() {
+			level.SetLevel(l)
+			lg.Info("log level changed", zap.Stringer("level", l))
+		}
+		if s.Reload == nil {
+			lg.Info("config reloaded: only the log level applies without a restart")
+			continue
+		}
+		if err := s.Reload(a, cfg); err != nil {
+			lg.Warn("config reload incomplete", zap.Error(err))
+		}
+	}
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
 }

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,4 +179,56 @@ func TestPanicReachesTheBus(t *testing.T) {
 	require.Equal(t, "error", got[0].Level)
 	require.Equal(t, "panic", got[0].Message)
 	require.Contains(t, got[0].Fields, "assignment to entry in nil map")
+}
+
+type reloadApp struct {
+	got chan string
+	ctx chan struct{}
+}
+
+func (a *reloadApp) Run(ctx context.Context) error {
+	close(a.ctx)
+	<-ctx.Done()
+	return nil
+}
+
+// TestSIGHUPReload: SIGHUP re-reads the config; a bad config is refused, a
+// good one reaches Reload.
+func TestSIGHUPReload(t *testing.T) {
+	dir := t.TempDir()
+	app := &reloadApp{got: make(chan string, 4), ctx: make(chan struct{})}
+	var bad atomic.Bool
+	s := Spec[cfg]{
+		Name: "reloadd",
+		Load: func(string) (cfg, error) {
+			if bad.Load() {
+				return cfg{}, errors.New("typo")
+			}
+			return cfg{run: dir}, nil
+		},
+		Common: func(c cfg) Common { return Common{Log: logx.DefaultConfig(), Instance: "t", RunDir: dir} },
+		New:    func(cfg, Env) (App, error) { return app, nil },
+		Reload: func(a App, c cfg) error {
+			a.(*reloadApp).got <- c.run
+			return nil
+		},
+		NoAlerts: true,
+	}
+	done := make(chan error, 1)
+	go func() { done <- Run(s, "x.json", false, os.Stdout) }()
+	<-app.ctx
+	bad.Store(true)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	time.Sleep(200 * time.Millisecond)
+	require.Empty(t, app.got, "a config with problems is refused")
+	bad.Store(false)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	select {
+	case got := <-app.got:
+		require.Equal(t, dir, got)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reload not called")
+	}
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	require.NoError(t, <-done)
 }

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -60,6 +62,41 @@ type App struct {
 	counters *counters
 	started  time.Time
 	ready    sync.Once
+	mu       sync.Mutex // guards cfg fields Reload changes
+}
+
+func maskOf(m uint32) *atomic.Uint32 {
+	var a atomic.Uint32
+	a.Store(m)
+	return &a
+}
+
+// Reload applies what can change without a restart (SIGHUP): the pool's
+// version-rolling mask, announced with mining.set_version_mask to every
+// session whose granted mask changes. Other changes are reported as needing
+// a restart. Safe to call while the gateway runs.
+func (a *App) Reload(cfg config.Config) error {
+	a.mu.Lock()
+	old := a.cfg
+	a.mu.Unlock()
+	if m := cfg.Mask(); m != a.env.PoolMask.Load() {
+		a.env.PoolMask.Store(m)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		n := a.server.Each(ctx, func(s *session.Session) ([]byte, bool) { return s.PoolMaskChanged(), false })
+		cancel()
+		a.lg.Info("version-rolling mask changed", zap.String("version_mask", cfg.Stratum.VersionMask),
+			zap.Int("sessions_told", n))
+	}
+	// Everything else needs a restart: say so when it differs.
+	cmp := cfg
+	cmp.Stratum.VersionMask, cmp.Log = old.Stratum.VersionMask, old.Log
+	if !reflect.DeepEqual(cmp, old) {
+		a.lg.Warn("config changes other than version_mask and log.level need a restart (shell/restart.sh gateway)")
+	}
+	a.mu.Lock()
+	a.cfg.Stratum.VersionMask = cfg.Stratum.VersionMask
+	a.mu.Unlock()
+	return nil
 }
 
 // counters implements session.Counter with Prometheus.
@@ -108,7 +145,7 @@ func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel, opts ...Optio
 	vd := cfg.VardiffConfig()
 	a.env = &session.Env{
 		Jobs: a.table, Dedup: work.NewDedup(), Extranonce: en, Stats: a.stats, Vardiff: &vd,
-		Counter: a.counters, Log: lg.Named("session"), PoolMask: cfg.Mask(), Source: cfg.Instance,
+		Counter: a.counters, Log: lg.Named("session"), PoolMask: maskOf(cfg.Mask()), Source: cfg.Instance,
 		MaxWorkers: cfg.Stratum.MaxWorkers, MaxBadRequests: cfg.Stratum.MaxBadRequests, Now: time.Now,
 	}
 	sm := server.NewMetrics()

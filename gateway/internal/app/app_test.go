@@ -448,3 +448,28 @@ func TestOperatorActions(t *testing.T) {
 	code, _ = post("/clients/reconnect")
 	require.Equal(t, http.StatusBadRequest, code, "an action must say which sessions")
 }
+
+// TestReloadVersionMask: narrowing the pool's version mask on SIGHUP reload
+// tells every version-rolling miner with mining.set_version_mask.
+func TestReloadVersionMask(t *testing.T) {
+	f := newFixture(t, nil)
+	f.publish("m1", 500, true)
+	f.start()
+	roller := dial(t, f.cfg.Stratum.Listen)
+	id := roller.send("mining.configure", []string{"version-rolling"}, map[string]any{"version-rolling.mask": "1fffe000"})
+	var res map[string]any
+	require.NoError(t, json.Unmarshal(roller.reply(id).Result, &res))
+	require.Equal(t, "1fffe000", res["version-rolling.mask"])
+	roller.login("alice.asic")
+	plain := dial(t, f.cfg.Stratum.Listen)
+	plain.login("bob.cpu")
+
+	cfg := f.cfg
+	cfg.Stratum.VersionMask = "00ffe000"
+	require.NoError(t, f.app.Reload(cfg))
+	r := roller.until("set_version_mask", func(r stratum.Response) bool { return r.Method == "mining.set_version_mask" })
+	require.JSONEq(t, `["00ffe000"]`, string(r.Params))
+	// The miner that never negotiated version rolling hears nothing.
+	_, err := plain.read(500 * time.Millisecond)
+	require.True(t, isTimeout(err), "no set_version_mask for a miner without version rolling: %v", err)
+}

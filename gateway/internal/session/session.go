@@ -77,8 +77,9 @@ type Env struct {
 	// Events may be nil (no statistics pipeline).
 	Events EventSink
 	Log    *zap.Logger
-	// PoolMask is the version-rolling mask the pool allows.
-	PoolMask uint32
+	// PoolMask is the version-rolling mask the pool allows; SIGHUP may
+	// change it (see SetPoolMask on sessions).
+	PoolMask *atomic.Uint32
 	// Source names this gateway in found blocks.
 	Source string
 	// MaxWorkers bounds the workers one connection may authorize.
@@ -124,7 +125,8 @@ type Session struct {
 	sessionID    string
 
 	workers []*worker
-	mask    uint32
+	mask    uint32 // granted version-rolling mask
+	reqMask uint32 // mask the miner asked for in mining.configure
 	minDiff float64
 	xnsub   bool
 
@@ -467,7 +469,8 @@ func (s *Session) configure() {
 			if raw, ok := opts["version-rolling.min-bit-count"]; ok {
 				minBits, _ = strconv.Atoi(strings.Trim(string(raw), `"`))
 			}
-			granted := req & s.env.PoolMask
+			s.reqMask = req
+			granted := req & s.env.PoolMask.Load()
 			if bits.OnesCount32(granted) < minBits || granted == 0 {
 				s.mask = 0
 				fields = append(fields, stratum.ConfigureField{Key: "version-rolling", Value: false})
@@ -590,6 +593,22 @@ func (s *Session) JobFrames(j *work.Job, clean bool) (setDiff, notify []byte) {
 		return setDiff, j.NotifyClean
 	}
 	return setDiff, j.NotifyKeep
+}
+
+// PoolMaskChanged recomputes the granted version-rolling mask after the
+// pool mask changed and returns a mining.set_version_mask line when this
+// session's mask changed (nil otherwise; sessions that never negotiated
+// version rolling are not concerned). Call on the owning loop.
+func (s *Session) PoolMaskChanged() []byte {
+	if s.reqMask == 0 || s.mask == 0 {
+		return nil
+	}
+	granted := s.reqMask & s.env.PoolMask.Load()
+	if granted == s.mask {
+		return nil
+	}
+	s.mask = granted
+	return stratum.AppendSetVersionMask(nil, granted)
 }
 
 // SetExtranonceFrame returns a mining.set_extranonce line for this session

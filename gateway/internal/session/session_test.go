@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,12 @@ var netBits = func() uint32 {
 	return blockchain.BigToCompact(t.Big())
 }()
 
+func poolMask(m uint32) *atomic.Uint32 {
+	var a atomic.Uint32
+	a.Store(m)
+	return &a
+}
+
 type fakeSink struct{ blocks []*bus.FoundBlock }
 
 func (f *fakeSink) Submit(fb *bus.FoundBlock, raw []byte) { f.blocks = append(f.blocks, fb) }
@@ -66,7 +73,7 @@ func newHarness(t *testing.T) *harness {
 	vd.Min, vd.Start = 1e-8, 1e-7
 	h.env = &Env{Jobs: work.NewTable(30*time.Second, clock), Dedup: work.NewDedup(), Extranonce: en,
 		Stats: stats.NewTable(), Blocks: h.sink, Vardiff: &vd, Counter: h.count, Log: zap.NewNop(),
-		PoolMask: 0x1fffe000, Source: "gw-test", MaxWorkers: 4, MaxBadRequests: 3, Now: clock}
+		PoolMask: poolMask(0x1fffe000), Source: "gw-test", MaxWorkers: 4, MaxBadRequests: 3, Now: clock}
 	h.s = New(h.env, 1, "127.0.0.1:5555")
 	return h
 }
@@ -351,6 +358,16 @@ func TestVersionRolling(t *testing.T) {
 	}
 	res, _ = h.req("mining.submit", "alice.w", "v1", en2, fmt.Sprintf("%08x", j.CurTime), nonce, "20000000")
 	require.Equal(t, 20, replyTo(t, res, h.id).Error.Code, "bit outside the mask")
+
+	// The operator narrows the pool mask: the miner is told, and bits that
+	// are no longer granted are refused.
+	h.env.PoolMask.Store(0x00ffe000)
+	line := h.s.PoolMaskChanged()
+	require.Equal(t, `{"id":null,"method":"mining.set_version_mask","params":["00ffe000"]}`+"\n", string(line))
+	require.Nil(t, h.s.PoolMaskChanged(), "only once per change")
+	en2, nonce = h.mine(j, en1, int32(uint32(j.Version)|0x10000000), 1e-7, netDiff)
+	res, _ = h.req("mining.submit", "alice.w", "v1", en2, fmt.Sprintf("%08x", j.CurTime), nonce, "10000000")
+	require.Equal(t, 20, replyTo(t, res, h.id).Error.Code, "bit no longer granted")
 }
 
 // TestDifficultyChangeNeverRejects: work issued at the old difficulty is
