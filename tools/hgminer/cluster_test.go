@@ -40,6 +40,7 @@ var (
 	repoRoot   string
 	gatewayBin string
 	jmBin      string
+	mwBin      string
 	hgminerBin string
 )
 
@@ -56,6 +57,7 @@ func testMain(m *testing.M) int {
 	repoRoot = root
 	gatewayBin = filepath.Join(root, "bin", "gateway")
 	jmBin = filepath.Join(root, "bin", "jobmaster")
+	mwBin = filepath.Join(root, "bin", "metawriter")
 	tmp, err := os.MkdirTemp("", "hgminer-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hgminer tests:", err)
@@ -66,7 +68,7 @@ func testMain(m *testing.M) int {
 	// Build failures fail the tests: never skip because a daemon is
 	// missing.
 	for _, b := range []struct{ out, pkg string }{
-		{gatewayBin, "./gateway"}, {jmBin, "./jobmaster"}, {hgminerBin, "./tools/hgminer"},
+		{gatewayBin, "./gateway"}, {jmBin, "./jobmaster"}, {mwBin, "./metawriter"}, {hgminerBin, "./tools/hgminer"},
 	} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Dir = root
@@ -188,6 +190,63 @@ func writeJSON(t *testing.T, path string, v any) {
 	require.NoError(t, os.WriteFile(path, b, 0o600))
 }
 
+// natsConfig, nodeConfig and logConfig are the config sections every
+// daemon of the test cluster shares.
+func natsConfig(natsURL string) map[string]any {
+	return map[string]any{"url": natsURL, "user": natsUser, "pass_env": "NATS_PASS", "prefix": "hashgate",
+		"connect_timeout": "5s"}
+}
+
+func nodeConfig(node *testutil.Btcd) map[string]any {
+	return map[string]any{"name": "node1", "rpc_url": "http://" + node.RPCAddr, "rpc_user": node.RPCUser,
+		"rpc_pass_env": "NODE_RPC_PASS", "timeout": "5s"}
+}
+
+func logConfig() map[string]any { return map[string]any{"level": "info", "format": "json"} }
+
+// jobmasterConfig is a jobmaster config with the structure of
+// conf/jobmaster.json.
+func jobmasterConfig(node *testutil.Btcd, natsURL, runDir string) map[string]any {
+	jmNode := map[string]any{"longpoll": true}
+	for k, v := range nodeConfig(node) {
+		jmNode[k] = v
+	}
+	return map[string]any{
+		"coin": "btc", "network": "regtest", "instance": "jobmaster-test", "run_dir": runDir,
+		"nats": natsConfig(natsURL), "nodes": []any{jmNode},
+		"poll_interval": "100ms", "refresh_interval": "30s", "empty_jobs": true, "stale_grace": "30s",
+		"version_mask": "1fffe000",
+		"coinbase": map[string]any{"tag": "/hashgate/", "extranonce1_size": 4, "extranonce2_size": 8,
+			"payouts": []any{map[string]any{"address": payoutAddr, "weight": 1}}},
+		"admin": map[string]any{"listen": "127.0.0.1:0"}, "log": logConfig(), "shutdown_timeout": "10s",
+	}
+}
+
+// gatewayConfig is a gateway config with the structure of
+// conf/gateway.json; callers may add sections (e.g. "stats").
+func gatewayConfig(node *testutil.Btcd, natsURL, runDir, instance, stratum string, vardiff map[string]any) map[string]any {
+	return map[string]any{
+		"coin": "btc", "network": "regtest", "instance": instance, "gateway_id": 1, "run_dir": runDir,
+		"nats":    natsConfig(natsURL),
+		"stratum": map[string]any{"listen": stratum, "max_connections": 19000, "version_mask": "1fffe000"},
+		"vardiff": vardiff,
+		"blocks": map[string]any{"ack_timeout": "2s", "fallback_after": "3s",
+			"nodes": []any{nodeConfig(node)}},
+		"admin": map[string]any{"listen": "127.0.0.1:0"}, "log": logConfig(), "shutdown_timeout": "10s",
+	}
+}
+
+// checkConfigs runs "<bin> -t -c <conf>" for each pair.
+func checkConfigs(t *testing.T, env []string, binConf ...string) {
+	t.Helper()
+	for i := 0; i+1 < len(binConf); i += 2 {
+		cmd := exec.Command(binConf[i], "-t", "-c", binConf[i+1])
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s -t -c %s:\n%s", binConf[i], binConf[i+1], out)
+	}
+}
+
 // startCluster starts everything and waits until the gateway is healthy;
 // vardiffMin is the gateway's vardiff.min and start.
 func startCluster(t *testing.T, vardiffMin float64) *cluster {
@@ -199,48 +258,17 @@ func startCluster(t *testing.T, vardiffMin float64) *cluster {
 	runDir := filepath.Join(dir, "run")
 	require.NoError(t, os.MkdirAll(runDir, 0o755))
 	env := []string{"NATS_PASS=" + natsPass, "NODE_RPC_PASS=" + node.RPCPass}
-	natsCfg := map[string]any{"url": natsURL, "user": natsUser, "pass_env": "NATS_PASS", "prefix": "hashgate",
-		"connect_timeout": "5s"}
-	nodeCfg := map[string]any{"name": "node1", "rpc_url": "http://" + node.RPCAddr, "rpc_user": node.RPCUser,
-		"rpc_pass_env": "NODE_RPC_PASS", "timeout": "5s"}
-	logCfg := map[string]any{"level": "info", "format": "json"}
-
-	// Same structure as conf/jobmaster.json.
-	jmNode := map[string]any{"longpoll": true}
-	for k, v := range nodeCfg {
-		jmNode[k] = v
-	}
 	jmConf := filepath.Join(dir, "jobmaster.json")
-	writeJSON(t, jmConf, map[string]any{
-		"coin": "btc", "network": "regtest", "instance": "jobmaster-test", "run_dir": runDir,
-		"nats": natsCfg, "nodes": []any{jmNode},
-		"poll_interval": "100ms", "refresh_interval": "30s", "empty_jobs": true, "stale_grace": "30s",
-		"version_mask": "1fffe000",
-		"coinbase": map[string]any{"tag": "/hashgate/", "extranonce1_size": 4, "extranonce2_size": 8,
-			"payouts": []any{map[string]any{"address": payoutAddr, "weight": 1}}},
-		"admin": map[string]any{"listen": "127.0.0.1:0"}, "log": logCfg, "shutdown_timeout": "10s",
-	})
+	writeJSON(t, jmConf, jobmasterConfig(node, natsURL, runDir))
 
-	// Same structure as conf/gateway.json, with a tiny vardiff so shares
-	// are cheap and blocks happen at regtest difficulty.
+	// A tiny vardiff so shares are cheap and blocks happen at regtest
+	// difficulty.
 	stratum := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	gwConf := filepath.Join(dir, "gateway.json")
-	writeJSON(t, gwConf, map[string]any{
-		"coin": "btc", "network": "regtest", "instance": "gateway-test", "gateway_id": 1, "run_dir": runDir,
-		"nats":    natsCfg,
-		"stratum": map[string]any{"listen": stratum, "max_connections": 19000, "version_mask": "1fffe000"},
-		"vardiff": map[string]any{"target": "5s", "min": vardiffMin, "max": 1e15, "start": vardiffMin,
-			"retarget": "30s"},
-		"blocks": map[string]any{"ack_timeout": "2s", "fallback_after": "3s", "nodes": []any{nodeCfg}},
-		"admin":  map[string]any{"listen": "127.0.0.1:0"}, "log": logCfg, "shutdown_timeout": "10s",
-	})
+	writeJSON(t, gwConf, gatewayConfig(node, natsURL, runDir, "gateway-test", stratum,
+		map[string]any{"target": "5s", "min": vardiffMin, "max": 1e15, "start": vardiffMin, "retarget": "30s"}))
 
-	for _, c := range []struct{ bin, conf string }{{jmBin, jmConf}, {gatewayBin, gwConf}} {
-		cmd := exec.Command(c.bin, "-t", "-c", c.conf)
-		cmd.Env = append(os.Environ(), env...)
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "%s -t -c %s:\n%s", c.bin, c.conf, out)
-	}
+	checkConfigs(t, env, jmBin, jmConf, gatewayBin, gwConf)
 	c := &cluster{btcd: node, stratum: stratum, runDir: runDir,
 		generateURL: fmt.Sprintf("http://%s:%s@%s", node.RPCUser, node.RPCPass, node.RPCAddr)}
 	c.jobmaster = startProc(t, "jobmaster", jmBin, env, "-c", jmConf)

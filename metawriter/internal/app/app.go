@@ -268,9 +268,13 @@ func (a *App) Run(ctx context.Context) error {
 	case <-time.After(time.Until(deadline)):
 		a.lg.Warn("consumer did not stop within the shutdown timeout")
 	}
-	// Make sure the last acks and naks reach the server.
-	if err := nc.FlushTimeout(max(time.Until(deadline), 100*time.Millisecond)); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		a.lg.Warn("flush acks", zap.Error(err))
+	// Make sure the last acks and naks reach the server; with NATS away
+	// there is nobody to flush to (unacked messages are redelivered and the
+	// batch ids in Redis make that harmless), so do not wait.
+	if nc.IsConnected() {
+		if err := nc.FlushTimeout(max(time.Until(deadline), 100*time.Millisecond)); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			a.lg.Warn("flush acks", zap.Error(err))
+		}
 	}
 	a.lg.Info("shutdown complete")
 	return runErr

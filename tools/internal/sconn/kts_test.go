@@ -12,8 +12,15 @@ import (
 // The kernel's time is when the bytes arrived, not when they were read.
 func TestKernelTimestampIsArrival(t *testing.T) {
 	c, srv := pair(t, true, 256)
+	// Warm up: Linux turns receive timestamping on lazily (deferred work);
+	// one exchange first makes sure the measured line gets a stamp.
+	_, err := srv.Write([]byte("warm\n"))
+	require.NoError(t, err)
+	_, _, err = c.ReadLine()
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
 	sent := time.Now().UnixNano()
-	_, err := srv.Write([]byte("x\n"))
+	_, err = srv.Write([]byte("x\n"))
 	require.NoError(t, err)
 	time.Sleep(200 * time.Millisecond)
 	beforeRead := time.Now().UnixNano()
