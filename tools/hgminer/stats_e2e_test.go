@@ -1085,8 +1085,8 @@ func TestStatsEndToEnd(t *testing.T) {
 	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
 }
 
-// TestStatsSurviveOutages: while shares flow, Redis is stopped for 20 s
-// across a minute flush, the metawriter is SIGKILLed and restarted (a
+// TestStatsSurviveOutages: while shares flow, Redis is stopped for two
+// minutes across two minute flushes, the metawriter is SIGKILLed and restarted (a
 // worker reconnects while it is dead), and NATS is shut down for 15 s
 // across the next minute flush (a worker reconnects meanwhile, so events
 // go through the gateway's spool too). Afterwards Redis holds exactly the
@@ -1113,14 +1113,15 @@ func TestStatsSurviveOutages(t *testing.T) {
 	}
 	// Align the outages with minute flushes (minute end + flush delay).
 	b1 := time.Unix((time.Now().Add(12*time.Second).Unix()+59)/60*60, 0)
-	b2 := b1.Add(time.Minute)
+	redisBack := b1.Add(112 * time.Second) // two minutes after it stopped
+	b2 := b1.Add(3 * time.Minute)
 
-	// (a) Redis down from 8 s before b1 to 12 s after: minute b1-60 is
-	// flushed (b1+2s) while it is down.
+	// (a) Redis down for two minutes, from 8 s before b1: minutes b1-60 and
+	// b1 are flushed (b1+2s, b1+62s) while it is down.
 	at(b1.Add(-8*time.Second), "stop redis-server")
 	sc.redis.Stop(t)
 	sawOutage := false
-	for time.Now().Before(b1.Add(12 * time.Second)) {
+	for time.Now().Before(redisBack) {
 		var ms metawriterStatus
 		if getJSON(sc.mwAdmin+"/status", &ms) == nil && ms.Messages.RedisError != "" {
 			sawOutage = true
@@ -1128,19 +1129,19 @@ func TestStatsSurviveOutages(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	require.True(t, sawOutage, "the metawriter never noticed Redis was down (nothing to apply during the outage?)")
-	at(b1.Add(12*time.Second), "start redis-server")
+	at(redisBack, "start redis-server after two minutes")
 	sc.redis.Start(t)
 
 	// (b) The metawriter crashes holding messages: frozen (SIGSTOP), it is
 	// handed the events of a worker's reconnect without acknowledging
 	// them, then SIGKILLed; more events arrive while it is dead.
-	at(b1.Add(18*time.Second), "SIGSTOP metawriter; a worker reconnects")
+	at(redisBack.Add(6*time.Second), "SIGSTOP metawriter; a worker reconnects")
 	sc.freezeMetawriter(t)
 	f.requestReconnect(t, 0)
-	at(b1.Add(20*time.Second), "SIGKILL metawriter; a worker reconnects")
+	at(redisBack.Add(8*time.Second), "SIGKILL metawriter; a worker reconnects")
 	sc.killMetawriter(t)
 	f.requestReconnect(t, 1)
-	at(b1.Add(25*time.Second), "restart metawriter")
+	at(redisBack.Add(13*time.Second), "restart metawriter")
 	sc.startMetawriter(t)
 
 	// (c) NATS down from 5 s before b2 to 10 s after: minute b2-60 is
