@@ -217,57 +217,36 @@ func (b *Btcd) start(t testing.TB) error {
 		return err
 	}
 
-	logFile, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	args := append([]string{
 		"--rpclisten=" + b.RPCAddr,
 		"--listen=" + b.P2PAddr,
 	}, b.args...)
-	cmd := exec.Command(b.path, args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.Dir = b.DataDir
-	cmd.SysProcAttr = childProcAttr()
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return fmt.Errorf("exec %s: %w", b.path, err)
+	p, err := startProcess(b.path, args, b.DataDir, b.logPath)
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(exited)
-	}()
-
 	b.mu.Lock()
-	b.cmd, b.exited, b.running, b.Client = cmd, exited, true, client
+	b.cmd, b.exited, b.running, b.Client = p.cmd, p.exited, true, client
 	b.mu.Unlock()
 
-	// Wait for the RPC server: poll getblockcount until it answers, the
-	// process dies, or the deadline passes.
-	deadline := time.Now().Add(btcdStartTimeout)
-	for {
+	// Wait for the RPC server: getblockcount answers, the process dies,
+	// or the deadline passes.
+	err = p.waitReady("btcd", btcdStartTimeout, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		_, err := client.GetBlockCount(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
+		return err
+	})
+	if err != nil {
+		if _, died := err.(errExited); died {
 			b.mu.Lock()
 			b.running = false
 			b.mu.Unlock()
-			return fmt.Errorf("btcd exited during startup (%s)", cmd.ProcessState)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
+		} else {
 			b.Stop(t)
-			return fmt.Errorf("btcd rpc not ready within %s: %w", btcdStartTimeout, err)
 		}
 	}
+	return err
 }
 
 // Stop shuts btcd down gracefully: SIGTERM, then SIGKILL if it has not

@@ -147,49 +147,26 @@ func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Ito
 
 // start launches the process on r.Port and waits for PING.
 func (r *Redis) start() error {
-	logFile, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	args := append([]string{"--port", strconv.Itoa(r.Port)}, r.args...)
+	p, err := startProcess(r.path, args, r.Dir, r.logPath)
 	if err != nil {
 		return err
 	}
-	args := append([]string{"--port", strconv.Itoa(r.Port)}, r.args...)
-	cmd := exec.Command(r.path, args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.Dir = r.Dir
-	cmd.SysProcAttr = childProcAttr()
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return fmt.Errorf("exec %s: %w", r.path, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		close(exited)
-	}()
 	r.mu.Lock()
-	r.cmd, r.exited, r.running = cmd, exited, true
+	r.cmd, r.exited, r.running = p.cmd, p.exited, true
 	r.mu.Unlock()
 
-	deadline := time.Now().Add(redisStartTimeout)
-	for {
-		err := r.Ping()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
+	err = p.waitReady("redis-server", redisStartTimeout, 20*time.Millisecond, r.Ping)
+	if err != nil {
+		if _, died := err.(errExited); died {
 			r.mu.Lock()
 			r.running = false
 			r.mu.Unlock()
-			return fmt.Errorf("redis-server exited during startup (%s)", cmd.ProcessState)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
+		} else {
 			r.stop(syscall.SIGKILL, 0)
-			return fmt.Errorf("redis-server not answering PING within %s: %w", redisStartTimeout, err)
 		}
 	}
+	return err
 }
 
 // Start starts a stopped or killed server again on the same port, directory
