@@ -46,34 +46,42 @@ const (
 // none exists the test fails (it is never skipped).
 func BtcdPath(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv(BtcdEnv); p != "" {
-		if isExecutable(p) {
-			return p
-		}
-		t.Fatalf("%s=%q is not an executable file; %s", BtcdEnv, p, btcdMissing)
-		return ""
-	}
-	if p, err := exec.LookPath("btcd"); err == nil {
-		return p
-	}
-	var candidates []string
+	var dirs []string
 	if gobin := os.Getenv("GOBIN"); gobin != "" {
-		candidates = append(candidates, filepath.Join(gobin, "btcd"))
+		dirs = append(dirs, gobin)
 	}
 	for _, dir := range filepath.SplitList(os.Getenv("GOPATH")) {
 		if dir != "" {
-			candidates = append(candidates, filepath.Join(dir, "bin", "btcd"))
+			dirs = append(dirs, filepath.Join(dir, "bin"))
 		}
 	}
 	if home, err := os.UserHomeDir(); err == nil {
-		candidates = append(candidates, filepath.Join(home, "go", "bin", "btcd"))
+		dirs = append(dirs, filepath.Join(home, "go", "bin"))
 	}
-	for _, p := range candidates {
+	return findBinary(t, BtcdEnv, "btcd", dirs, btcdMissing)
+}
+
+// findBinary returns the program to run: $env if set (it must be
+// executable), else name from PATH, else name in one of dirs. If none
+// exists the test fails with missing (it is never skipped).
+func findBinary(t testing.TB, env, name string, dirs []string, missing string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
 		if isExecutable(p) {
 			return p
 		}
+		t.Fatalf("%s=%q is not an executable file; %s", env, p, missing)
+		return ""
 	}
-	t.Fatalf("%s", btcdMissing)
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range dirs {
+		if p := filepath.Join(dir, name); isExecutable(p) {
+			return p
+		}
+	}
+	t.Fatalf("%s", missing)
 	return ""
 }
 

@@ -74,23 +74,7 @@ type Redis struct {
 // skipped).
 func RedisPath(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv(RedisEnv); p != "" {
-		if isExecutable(p) {
-			return p
-		}
-		t.Fatalf("%s=%q is not an executable file; %s", RedisEnv, p, redisMissing)
-		return ""
-	}
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
-		if isExecutable(p) {
-			return p
-		}
-	}
-	t.Fatalf("%s", redisMissing)
-	return ""
+	return findBinary(t, RedisEnv, "redis-server", []string{"/usr/bin", "/usr/local/bin"}, redisMissing)
 }
 
 // StartRedis starts a redis-server without a password; see StartRedisWith.
