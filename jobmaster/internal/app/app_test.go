@@ -2,8 +2,6 @@ package app
 
 import (
 	"bytes"
-	"encoding/binary"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -13,7 +11,6 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
-	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hashgate/hashgate/jobmaster/internal/config"
@@ -156,37 +153,15 @@ func TestNewTipJobs(t *testing.T) {
 func TestZMQHashBlock(t *testing.T) {
 	node := testutil.StartBtcd(t, testutil.BtcdOptions{})
 	node.Generate(t, 3)
-	pub, err := zmq.NewSocket(zmq.PUB)
-	require.NoError(t, err)
-	defer pub.Close()
-	endpoint := fmt.Sprintf("tcp://127.0.0.1:%d", testutil.FreePort(t))
-	require.NoError(t, pub.Bind(endpoint))
-
-	natsURL, _ := testutil.StartNATS(t, testutil.NATSOptions{User: natsUser, Pass: natsPass})
-	nc := nodeConfig("core-like", node)
-	nc.LongPoll = false
-	nc.ZMQHashBlock = endpoint
-	cfg := baseConfig(t, natsURL, "bcrt1ql7fk7lfuvazvrytsx4efz5pv75j23cfkmjfytk", nc)
-	cfg.PollInterval = confutil.Duration(10 * time.Second)
-	cfg.RefreshInterval = confutil.Duration(60 * time.Second)
-	c := startCluster(t, cfg)
-	c.nextJob(20*time.Second, "at start", func(j *bus.Job) bool { return j.Height == 4 })
-	time.Sleep(300 * time.Millisecond) // let the SUB socket's subscription reach the PUB
+	c, pub := startZMQCluster(t, node)
 
 	c.drain()
 	tip := node.Generate(t, 1)[0]
 	sent := time.Now()
-	var display [32]byte
-	for i := range display {
-		display[i] = tip[31-i]
-	}
-	seq := make([]byte, 4)
-	binary.LittleEndian.PutUint32(seq, 7)
 	// Garbage first: a short hash must be ignored, not crash anything.
-	_, err = pub.SendMessage("hashblock", []byte{1, 2, 3}, seq)
+	_, err := pub.sock.SendMessage("hashblock", []byte{1, 2, 3}, []byte{0, 0, 0, 0})
 	require.NoError(t, err)
-	_, err = pub.SendMessage("hashblock", display[:], seq)
-	require.NoError(t, err)
+	pub.hashblock(t, tip)
 	j := c.nextJob(5*time.Second, "after the ZMQ message", func(j *bus.Job) bool { return j.Height == 5 })
 	require.Equal(t, tip, j.PrevHash)
 	require.Less(t, time.Since(sent), 5*time.Second, "well under the 10 s poll")

@@ -2,16 +2,13 @@ package app
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sort"
 	"testing"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hashgate/hashgate/pkg/bus"
-	"github.com/hashgate/hashgate/pkg/confutil"
 	"github.com/hashgate/hashgate/pkg/testutil"
 )
 
@@ -40,37 +37,17 @@ func report(b *testing.B, name string, d []time.Duration) {
 func BenchmarkTipToJob(b *testing.B) {
 	node := testutil.StartBtcd(b, testutil.BtcdOptions{})
 	node.Generate(b, 1)
-	pub, err := zmq.NewSocket(zmq.PUB)
-	require.NoError(b, err)
-	defer pub.Close()
-	endpoint := fmt.Sprintf("tcp://127.0.0.1:%d", testutil.FreePort(b))
-	require.NoError(b, pub.Bind(endpoint))
-	natsURL, _ := testutil.StartNATS(b, testutil.NATSOptions{User: natsUser, Pass: natsPass})
-	nc := nodeConfig("btcd", node)
-	nc.LongPoll = false
-	nc.ZMQHashBlock = endpoint
-	cfg := baseConfig(b, natsURL, "bcrt1ql7fk7lfuvazvrytsx4efz5pv75j23cfkmjfytk", nc)
-	cfg.PollInterval = confutil.Duration(10 * time.Second) // ZMQ must do the work
-	c := startCluster(b, cfg)
-	c.nextJob(20*time.Second, "at start", func(*bus.Job) bool { return true })
-	time.Sleep(300 * time.Millisecond)
+	c, pub := startZMQCluster(b, node)
 
 	var empty, full []time.Duration
-	seq := uint32(0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		c.drain()
 		tip := node.Generate(b, 1)[0]
-		var display [32]byte
-		for k := range display {
-			display[k] = tip[31-k]
-		}
-		seq++
 		b.StartTimer()
 		start := time.Now()
-		_, err := pub.SendMessage("hashblock", display[:], binary.LittleEndian.AppendUint32(nil, seq))
-		require.NoError(b, err)
+		pub.hashblock(b, tip)
 		for {
 			j := c.nextJob(10*time.Second, "for the new tip", func(j *bus.Job) bool { return j.PrevHash == tip })
 			if j.Empty {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +23,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/nats-io/nats.go"
+	zmq "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -254,4 +257,48 @@ func (p *slowProxy) setDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
 	p.mu.Unlock()
+}
+
+// corePub plays Bitcoin Core's ZMQ publisher (btcd has none): a real zmq4
+// PUB socket sending Core's multipart hashblock.
+type corePub struct {
+	sock *zmq.Socket
+	seq  uint32
+}
+
+// startZMQCluster runs a jobmaster on node with polling slowed to 10 s and
+// long polls off, subscribed to a test PUB socket, so only ZMQ can explain a
+// fast job. It returns once the first job is out and the subscription has
+// reached the publisher.
+func startZMQCluster(t testing.TB, node *testutil.Btcd) (*cluster, *corePub) {
+	t.Helper()
+	sock, err := zmq.NewSocket(zmq.PUB)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sock.Close() })
+	endpoint := fmt.Sprintf("tcp://127.0.0.1:%d", testutil.FreePort(t))
+	require.NoError(t, sock.Bind(endpoint))
+	natsURL, _ := testutil.StartNATS(t, testutil.NATSOptions{User: natsUser, Pass: natsPass})
+	nc := nodeConfig("core-like", node)
+	nc.LongPoll = false
+	nc.ZMQHashBlock = endpoint
+	cfg := baseConfig(t, natsURL, "bcrt1ql7fk7lfuvazvrytsx4efz5pv75j23cfkmjfytk", nc)
+	cfg.PollInterval = confutil.Duration(10 * time.Second)
+	cfg.RefreshInterval = confutil.Duration(60 * time.Second)
+	c := startCluster(t, cfg)
+	c.nextJob(20*time.Second, "at start", func(*bus.Job) bool { return true })
+	time.Sleep(300 * time.Millisecond) // let the SUB socket's subscription reach the PUB
+	return c, &corePub{sock: sock}
+}
+
+// hashblock sends topic, the hash in display order and the next sequence
+// number (4 bytes LE), as Core does.
+func (p *corePub) hashblock(t testing.TB, h chainhash.Hash) {
+	t.Helper()
+	var display [32]byte
+	for i := range display {
+		display[i] = h[31-i]
+	}
+	p.seq++
+	_, err := p.sock.SendMessage("hashblock", display[:], binary.LittleEndian.AppendUint32(nil, p.seq))
+	require.NoError(t, err)
 }
