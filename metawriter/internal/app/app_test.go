@@ -289,7 +289,11 @@ func TestRedisOutage(t *testing.T) {
 
 	waitExact(t, e, l, 20*time.Second)
 	st := r.app.Status()
-	require.Equal(t, uint64(published.Load()), st.Applied)
+	// A batch applied just as Redis went down (its reply lost) is
+	// redelivered and then skipped as a duplicate: the sums above are what
+	// must be exact; every batch was either applied once or found done.
+	require.LessOrEqual(t, st.Applied, uint64(published.Load()))
+	require.GreaterOrEqual(t, st.Applied+st.Duplicates, uint64(published.Load()))
 	require.Greater(t, st.Applied, applied)
 	require.Equal(t, 1, r.logs.FilterMessage("redis unavailable; statistics are held in the stream until it is back").
 		FilterLevelExact(zapcore.ErrorLevel).Len(), "one Error per outage")
