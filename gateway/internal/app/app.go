@@ -25,18 +25,18 @@ import (
 
 	"github.com/hashgate/hashgate/gateway/internal/blocksink"
 	"github.com/hashgate/hashgate/gateway/internal/config"
-	"github.com/hashgate/hashgate/gateway/internal/extranonce"
 	"github.com/hashgate/hashgate/gateway/internal/jobfeed"
-	"github.com/hashgate/hashgate/gateway/internal/server"
-	"github.com/hashgate/hashgate/gateway/internal/session"
-	"github.com/hashgate/hashgate/gateway/internal/stats"
 	"github.com/hashgate/hashgate/gateway/internal/statsout"
-	"github.com/hashgate/hashgate/gateway/internal/work"
 	"github.com/hashgate/hashgate/pkg/admin"
 	"github.com/hashgate/hashgate/pkg/alert"
 	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/extranonce"
 	"github.com/hashgate/hashgate/pkg/noderpc"
+	"github.com/hashgate/hashgate/pkg/session"
+	"github.com/hashgate/hashgate/pkg/stats"
 	"github.com/hashgate/hashgate/pkg/stratum"
+	"github.com/hashgate/hashgate/pkg/stratumsrv"
+	"github.com/hashgate/hashgate/pkg/work"
 )
 
 // Daemon is this daemon's name in logs, files and metrics.
@@ -52,7 +52,7 @@ type App struct {
 	table  *work.Table
 	stats  *stats.Table
 	env    *session.Env
-	server *server.Server
+	server *stratumsrv.Server
 	feed   *jobfeed.Feed
 	sink   *blocksink.Sink
 	pub    *statsout.Publisher
@@ -148,9 +148,9 @@ func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel, opts ...Optio
 		Counter: a.counters, Log: lg.Named("session"), PoolMask: maskOf(cfg.Mask()), Source: cfg.Instance,
 		MaxWorkers: cfg.Stratum.MaxWorkers, MaxBadRequests: cfg.Stratum.MaxBadRequests, Now: time.Now,
 	}
-	sm := server.NewMetrics()
+	sm := stratumsrv.NewMetrics()
 	sm.Register(a.reg)
-	a.server = server.New(server.Options{
+	a.server = stratumsrv.New(stratumsrv.Options{
 		Env: a.env, MaxConnections: cfg.Stratum.MaxConnections, MaxLine: cfg.Stratum.MaxLine,
 		MaxPending: cfg.Stratum.MaxPendingBytes, IdleTimeout: cfg.Stratum.IdleTimeout.D(),
 		AuthTimeout: cfg.Stratum.AuthTimeout.D(), Logger: lg.Named("server"), Metrics: sm,

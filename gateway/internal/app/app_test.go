@@ -25,13 +25,13 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hashgate/hashgate/gateway/internal/config"
-	"github.com/hashgate/hashgate/gateway/internal/jobfeed"
 	"github.com/hashgate/hashgate/pkg/admin"
 	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/confutil"
 	"github.com/hashgate/hashgate/pkg/stratum"
 	"github.com/hashgate/hashgate/pkg/testutil"
+	"github.com/hashgate/hashgate/pkg/work"
 )
 
 const natsUser, natsPass = "hashgate", "pw-test"
@@ -401,7 +401,7 @@ func TestPrepareJobNotify(t *testing.T) {
 	b := &bus.Job{ID: "abc", Height: 1, Bits: 0x207fffff, Version: 0x20000000, CurTime: 1700000000,
 		Coinb1: []byte{1, 2}, Coinb2: []byte{3, 4}, Extranonce1Size: 4, Extranonce2Size: 8,
 		PrevHash: *chaincfg.MainNetParams.GenesisHash}
-	j, err := jobfeed.Prepare(b, time.Now())
+	j, err := work.Prepare(b, time.Now())
 	require.NoError(t, err)
 	n, err := stratum.ParseNotify(j.NotifyClean)
 	require.NoError(t, err)

@@ -10,11 +10,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashgate/hashgate/gateway/internal/vardiff"
 	"github.com/hashgate/hashgate/pkg/admin"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/confutil"
 	"github.com/hashgate/hashgate/pkg/logx"
+	"github.com/hashgate/hashgate/pkg/vardiff"
 )
 
 // Config is the gateway configuration (conf/gateway.json documents every

@@ -18,9 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
-	"github.com/hashgate/hashgate/gateway/internal/work"
 	"github.com/hashgate/hashgate/pkg/bus"
-	"github.com/hashgate/hashgate/pkg/stratum"
+	"github.com/hashgate/hashgate/pkg/work"
 )
 
 // Broadcaster sends a job to the sessions.
@@ -57,23 +56,6 @@ func New(o Options) *Feed {
 		o.Now = time.Now
 	}
 	return &Feed{o: o, lg: o.Logger, queue: make(chan *bus.Job, 64)}
-}
-
-// Prepare turns a bus job into a work.Job with its notify lines.
-func Prepare(b *bus.Job, now time.Time) (*work.Job, error) {
-	j, err := work.NewJob(b, now)
-	if err != nil {
-		return nil, err
-	}
-	n := stratum.Notify{JobID: b.ID, PrevHash: b.PrevHash, Coinb1: b.Coinb1, Coinb2: b.Coinb2,
-		Version: b.Version, Bits: b.Bits, NTime: b.CurTime, Clean: true}
-	for _, h := range b.MerkleBranch {
-		n.MerkleBranch = append(n.MerkleBranch, h)
-	}
-	j.NotifyClean = stratum.AppendNotify(make([]byte, 0, stratum.NotifyLen(&n)), &n)
-	n.Clean = false
-	j.NotifyKeep = stratum.AppendNotify(make([]byte, 0, stratum.NotifyLen(&n)), &n)
-	return j, nil
 }
 
 // LastJob returns when the last job arrived (zero if none).
@@ -171,7 +153,7 @@ func withTimeout(ctx context.Context, d time.Duration) context.Context {
 
 func (f *Feed) apply(ctx context.Context, b *bus.Job) {
 	now := f.o.Now()
-	j, err := Prepare(b, now)
+	j, err := work.Prepare(b, now)
 	if err != nil {
 		f.lg.Error("job refused", zap.String("job_id", b.ID), zap.Error(err))
 		return

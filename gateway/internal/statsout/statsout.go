@@ -35,9 +35,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hashgate/hashgate/gateway/internal/stats"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/spool"
+	"github.com/hashgate/hashgate/pkg/stats"
 )
 
 // Options configure a Publisher.

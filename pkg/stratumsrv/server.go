@@ -8,7 +8,7 @@
 // work for a loop from elsewhere (job fan-out, the once-a-second sweep) is
 // queued with EventLoop.Execute, one task per loop rather than one per
 // connection. Counters shared across loops are atomics.
-package server
+package stratumsrv
 
 import (
 	"context"
@@ -20,9 +20,9 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
 
-	"github.com/hashgate/hashgate/gateway/internal/session"
-	"github.com/hashgate/hashgate/gateway/internal/work"
+	"github.com/hashgate/hashgate/pkg/session"
 	"github.com/hashgate/hashgate/pkg/stratum"
+	"github.com/hashgate/hashgate/pkg/work"
 )
 
 // Close reasons beyond the session's.

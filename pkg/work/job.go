@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/stratum"
 )
 
 // Job is one job as the gateway uses it. Immutable after NewJob (the Notify
@@ -80,4 +81,22 @@ func (j *Job) Block(en1, en2 []byte, ntime, nonce uint32, version int32) ([]byte
 	root := blockutil.MerkleRootFromBranch(tx.TxHash(), j.MerkleBranch)
 	h := blockutil.MakeHeader(version, &j.PrevHash, &root, ntime, j.Bits, nonce)
 	return blockutil.AssembleBlock(&h, tx, j.Txs)
+}
+
+// Prepare turns a bus job into a Job with the mining.notify lines every
+// session shares (clean and not clean).
+func Prepare(b *bus.Job, now time.Time) (*Job, error) {
+	j, err := NewJob(b, now)
+	if err != nil {
+		return nil, err
+	}
+	n := stratum.Notify{JobID: b.ID, PrevHash: b.PrevHash, Coinb1: b.Coinb1, Coinb2: b.Coinb2,
+		Version: b.Version, Bits: b.Bits, NTime: b.CurTime, Clean: true}
+	for _, h := range b.MerkleBranch {
+		n.MerkleBranch = append(n.MerkleBranch, h)
+	}
+	j.NotifyClean = stratum.AppendNotify(make([]byte, 0, stratum.NotifyLen(&n)), &n)
+	n.Clean = false
+	j.NotifyKeep = stratum.AppendNotify(make([]byte, 0, stratum.NotifyLen(&n)), &n)
+	return j, nil
 }

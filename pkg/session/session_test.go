@@ -16,14 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/hashgate/hashgate/gateway/internal/extranonce"
-	"github.com/hashgate/hashgate/gateway/internal/jobfeed"
-	"github.com/hashgate/hashgate/gateway/internal/stats"
-	"github.com/hashgate/hashgate/gateway/internal/vardiff"
-	"github.com/hashgate/hashgate/gateway/internal/work"
 	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/extranonce"
+	"github.com/hashgate/hashgate/pkg/stats"
 	"github.com/hashgate/hashgate/pkg/stratum"
+	"github.com/hashgate/hashgate/pkg/vardiff"
+	"github.com/hashgate/hashgate/pkg/work"
 )
 
 // Jobs in these tests have a network difficulty of 2e-5, so a block takes
@@ -90,7 +89,7 @@ func (h *harness) addJob(id string, height int64, bits uint32, clean bool) *work
 		Version: 0x20000000, Bits: bits, CurTime: uint32(h.now.Unix()), MinTime: uint32(h.now.Unix()) - 600,
 		Coinb1: cb.Coinb1, Coinb2: cb.Coinb2, Extranonce1Size: 4, Extranonce2Size: 8, Clean: clean,
 		CoinbaseValue: 5000000000}
-	j, err := jobfeed.Prepare(b, h.now)
+	j, err := work.Prepare(b, h.now)
 	require.NoError(h.t, err)
 	added, _ := h.env.Jobs.Add(j)
 	require.True(h.t, added)

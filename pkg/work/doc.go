@@ -1,4 +1,5 @@
-// Package work holds the gateway's view of jobs and the share arithmetic.
+// Package work holds the view of jobs and the share arithmetic shared by
+// the Stratum servers (the gateway and the mineragent).
 //
 // A Job is the jobmaster's bus.Job plus what validation needs precomputed
 // (network target, the split coinbase, the pre-encoded mining.notify lines).

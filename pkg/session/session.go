@@ -27,13 +27,13 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
-	"github.com/hashgate/hashgate/gateway/internal/extranonce"
-	"github.com/hashgate/hashgate/gateway/internal/stats"
-	"github.com/hashgate/hashgate/gateway/internal/vardiff"
-	"github.com/hashgate/hashgate/gateway/internal/work"
 	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/extranonce"
+	"github.com/hashgate/hashgate/pkg/stats"
 	"github.com/hashgate/hashgate/pkg/stratum"
+	"github.com/hashgate/hashgate/pkg/vardiff"
+	"github.com/hashgate/hashgate/pkg/work"
 )
 
 // MaxFutureTime bounds a share's ntime ahead of our clock (consensus: 2 h).
