@@ -73,9 +73,9 @@
 // # Handshake
 //
 //  1. The agent connects and sends Hello: protocol version, agent id
-//     ([A-Za-z0-9._-], up to 64), token, software version, and for a
-//     reconnect the previous session id and the last batch id it saw
-//     acknowledged.
+//     ([A-Za-z0-9._-], up to 64), token, software version, its process
+//     instance (random, new at every start), and for a reconnect the
+//     previous session id and the last batch id it saw acknowledged.
 //  2. The gateway answers within its handshake timeout. A stream or frame
 //     of another version, anything but a Hello, or an undecodable Hello gets
 //     a Reject (version or protocol); an unknown agent id or wrong token
@@ -144,7 +144,7 @@
 // directly, and submits blocks.
 //
 // ShareBatch encoding, compact and columnar so the compressor sees like
-// with like: the batch id, the extranonce2 size, the job runs (job id,
+// with like: the batch id, its time, the extranonce2 size, the job runs (job id,
 // ntime base, share count: the job id is sent once per run), then per share
 // a flags byte, the miner id as a difference to the previous share's,
 // extranonce2 as a small integer, the nonce, the version bits (2 bytes for
@@ -169,20 +169,27 @@
 //     ShareBatch and Block with one BatchAck, in order, with one result
 //     per share (accepted or a reject code, encoded sparsely). Once a batch
 //     is acknowledged the agent forgets it.
-//   - The gateway keeps per session the highest batch id it processed. A
-//     batch at or below it is answered with BatchAck{Duplicate: true} and
-//     credits nothing.
+//   - A gateway acknowledges a batch only once its credit is durable: the
+//     batch's statistics are in JetStream, under an id made of the agent
+//     id, Hello.Instance (the agent process), the batch's minute
+//     (ShareBatch.Time) and the batch id. That id is the same whichever
+//     gateway credits the batch and whenever, so JetStream and the
+//     metawriter drop a second crediting of the same batch: every share is
+//     credited once, across reconnects, gateway restarts and failover.
+//   - The gateway keeps per agent process the highest batch id it
+//     processed. A batch at or below it is answered with
+//     BatchAck{Duplicate: true} (once its credit is durable) and credits
+//     nothing again.
 //   - On reconnect the agent sends PrevSession and LastAcked. A gateway
 //     that still knows the previous session (it keeps session records for
-//     a while after the link drops) carries its high-water mark into the
-//     new session and reports it as Welcome.ResumedBatch; the agent drops
-//     those batches from its queue and replays the rest, oldest first,
-//     before any new batch. A gateway that does not know it (another
-//     gateway after failover, or one that restarted) answers 0: the agent
-//     replays every unacknowledged batch, and shares the old gateway
-//     processed but could not acknowledge (at most one round trip of
-//     batches) may be credited twice, unless gateways share session
-//     records.
+//     a while after the link drops) reports the highest batch id whose
+//     credit is durable as Welcome.ResumedBatch; the agent drops those
+//     batches from its queue and replays the rest, oldest first, before
+//     any new batch. A gateway that does not know it (another gateway
+//     after failover, or one that restarted) answers 0: the agent replays
+//     every unacknowledged batch, the gateway validates them again (its
+//     duplicate filter has not seen them) and the statistics ids make
+//     sure nothing is credited twice.
 //   - A MinerLogin or MinerLogout is confirmed by the acknowledgement of any
 //     batch sent after it. After a reconnect, before replaying, the agent
 //     re-announces with MinerLogin{Resumed} (no event) every miner that is

@@ -51,7 +51,7 @@ func pipePair(t *testing.T, decide func(*Hello) (*Welcome, *Reject)) (*Conn, *Co
 
 func TestHandshake(t *testing.T) {
 	agent, gw, res := pipePair(t, testGateway)
-	w, err := Greet(agent, &Hello{AgentID: "farm1", Token: "good", Software: "mineragent/test",
+	w, err := Greet(agent, &Hello{AgentID: "farm1", Token: "good", Software: "mineragent/test", Instance: 0x5eed,
 		PrevSession: 41, LastAcked: 9})
 	require.NoError(t, err)
 	r := <-res
@@ -70,7 +70,7 @@ func TestHandshake(t *testing.T) {
 
 func TestHandshakeBadToken(t *testing.T) {
 	agent, _, res := pipePair(t, testGateway)
-	_, err := Greet(agent, &Hello{AgentID: "farm1", Token: "bad"})
+	_, err := Greet(agent, &Hello{AgentID: "farm1", Token: "bad", Instance: 1})
 	var rej *Reject
 	require.ErrorAs(t, err, &rej)
 	require.Equal(t, RejectBadToken, rej.Code)
@@ -83,7 +83,7 @@ func TestHandshakeBadToken(t *testing.T) {
 
 func TestHandshakeHelloVersion(t *testing.T) {
 	agent, _, res := pipePair(t, testGateway)
-	require.NoError(t, agent.WriteMessages(&Hello{ProtocolVersion: 2, AgentID: "farm1", Token: "good"}))
+	require.NoError(t, agent.WriteMessages(&Hello{ProtocolVersion: 2, AgentID: "farm1", Token: "good", Instance: 1}))
 	m, err := agent.ReadMessage()
 	require.NoError(t, err)
 	rej := m.(*Reject)
@@ -224,7 +224,7 @@ func TestHandshakeTLS(t *testing.T) {
 	require.NoError(t, err)
 	agent := NewConn(nc, Options{})
 	defer agent.Close()
-	w, err := Greet(agent, &Hello{AgentID: "farm1", Token: "good"})
+	w, err := Greet(agent, &Hello{AgentID: "farm1", Token: "good", Instance: 2})
 	require.NoError(t, err)
 	require.Equal(t, uint64(42), w.SessionID)
 	require.NoError(t, agent.WriteMessages(sampleBatch()))

@@ -33,7 +33,7 @@ func sampleJob() *Job {
 // short, long and no version bits, rolled ntime, and power-of-two,
 // decimal and float difficulties.
 func sampleBatch() *ShareBatch {
-	return &ShareBatch{BatchID: 7001, Shares: []Share{
+	return &ShareBatch{BatchID: 7001, Time: 1713571802, Shares: []Share{
 		{MinerID: 3, JobID: "18c2f3a4b5c60001", Extranonce2: en2(5, 0, 0, 0, 0, 0), NTime: 1713571767,
 			Nonce: 0xdeadbeef, VersionBits: 0x0aa2e000, Difficulty: 65536},
 		{MinerID: 17, JobID: "18c2f3a4b5c60001", Extranonce2: en2(0, 0, 0, 0, 0x01, 0x02), NTime: 1713571770,
@@ -48,7 +48,7 @@ func sampleBatch() *ShareBatch {
 }
 
 func sampleBlock() *Block {
-	return &Block{BatchID: 7002, Share: Share{MinerID: 17, JobID: "18c2f3a4b5c60002",
+	return &Block{BatchID: 7002, Time: 1713571802, Share: Share{MinerID: 17, JobID: "18c2f3a4b5c60002",
 		Extranonce2: en2(0, 0, 0, 0, 0x01, 0x04), NTime: 1713571801, Nonce: 0x9abcdef0,
 		VersionBits: 0x00006000, Difficulty: 16300}, User: "alice", Worker: "rig01",
 		Hash: chainhash.DoubleHashH([]byte("block"))}
@@ -63,8 +63,8 @@ type sample struct {
 func samples() []sample {
 	return []sample{
 		{"hello", &Hello{ProtocolVersion: Version, AgentID: "farm-eu1.agent_01", Token: "s3cr3t-t0ken",
-			Software: "mineragent/0.1.0", PrevSession: 0x1122334455667788, LastAcked: 7000}},
-		{"hello_fresh", &Hello{ProtocolVersion: Version, AgentID: "a", Token: "t"}},
+			Software: "mineragent/0.1.0", PrevSession: 0x1122334455667788, LastAcked: 7000, Instance: 0x0123456789abcdef}},
+		{"hello_fresh", &Hello{ProtocolVersion: Version, AgentID: "a", Token: "t", Instance: 1}},
 		{"welcome", &Welcome{SessionID: 0x99aabbccddeeff01, Extranonce1Prefix: []byte{0x07, 0x00, 0x12, 0x34},
 			Extranonce1Size: 6, Extranonce2Size: 6, VersionMask: 0x1fffe000, ServerTime: 1713571767123456789,
 			ResumedBatch: 6998}},

@@ -105,6 +105,10 @@ type Hello struct {
 	// processed.
 	PrevSession uint64
 	LastAcked   uint64
+	// Instance identifies the agent process (random, never 0, new at every
+	// start). With the batch id it names a batch across gateways and
+	// restarts, so a batch replayed to another gateway is credited once.
+	Instance uint64
 }
 
 // Type implements Message.
@@ -112,8 +116,8 @@ func (*Hello) Type() Type { return TypeHello }
 
 // String describes the hello without its token.
 func (h *Hello) String() string {
-	return fmt.Sprintf("hello{v%d agent=%q software=%q prev_session=%d last_acked=%d}",
-		h.ProtocolVersion, h.AgentID, h.Software, h.PrevSession, h.LastAcked)
+	return fmt.Sprintf("hello{v%d agent=%q software=%q instance=%x prev_session=%d last_acked=%d}",
+		h.ProtocolVersion, h.AgentID, h.Software, h.Instance, h.PrevSession, h.LastAcked)
 }
 
 func (h *Hello) check() error {
@@ -122,6 +126,9 @@ func (h *Hello) check() error {
 	}
 	if err := checkLen(len(h.Token), 1, MaxTokenLen, "token"); err != nil {
 		return err
+	}
+	if h.Instance == 0 {
+		return fmt.Errorf("%w: instance 0", ErrInvalid)
 	}
 	return checkLen(len(h.Software), 0, MaxNameLen, "software")
 }
@@ -135,6 +142,7 @@ func (h *Hello) AppendMarshal(dst []byte) ([]byte, error) {
 		e.str(h.Software)
 		e.u64(h.PrevSession)
 		e.uvarint(h.LastAcked)
+		e.u64(h.Instance)
 	})
 }
 
@@ -151,8 +159,12 @@ func (h *Hello) Unmarshal(b []byte) error {
 	out.Software = d.str(0, MaxNameLen, "software")
 	out.PrevSession = d.u64()
 	out.LastAcked = d.uvarint()
+	out.Instance = d.u64()
 	if d.e == nil {
 		d.fail(validAgentID(out.AgentID))
+	}
+	if d.e == nil && out.Instance == 0 {
+		d.failf("%w: instance 0", ErrInvalid)
 	}
 	if err := d.finish(TypeHello); err != nil {
 		return err
@@ -687,6 +699,11 @@ func (a *BatchAck) Unmarshal(b []byte) error {
 type Block struct {
 	// BatchID is the next id of the agent's batch sequence.
 	BatchID uint64
+	// Time is when the agent accepted the share (unix seconds, the agent's
+	// clock corrected by Welcome.ServerTime; 0: unknown, the gateway uses
+	// its own): statistics credit it to that minute, wherever and whenever
+	// it is delivered.
+	Time int64
 	// Share is the share itself; the gateway validates and credits it like
 	// any share, and submits the block whatever the miner binding says.
 	Share Share
@@ -703,6 +720,9 @@ type Block struct {
 func (*Block) Type() Type { return TypeBlock }
 
 func (b *Block) check() error {
+	if b.Time < 0 {
+		return fmt.Errorf("%w: time %d", ErrInvalid, b.Time)
+	}
 	if err := b.Share.check(-1); err != nil {
 		return err
 	}
@@ -717,6 +737,7 @@ func (b *Block) AppendMarshal(dst []byte) ([]byte, error) {
 	return appendChecked(dst, b.check, func(e *encoder) {
 		s := &b.Share
 		e.uvarint(b.BatchID)
+		e.uvarint(uint64(b.Time))
 		e.uvarint(uint64(s.MinerID))
 		e.str(s.JobID)
 		e.bytes(s.Extranonce2)
@@ -739,6 +760,7 @@ func (b *Block) Unmarshal(body []byte) error {
 	var out Block
 	s := &out.Share
 	out.BatchID = d.uvarint()
+	out.Time = d.time()
 	s.MinerID = d.minerID()
 	s.JobID = d.str(1, MaxNameLen, "job id")
 	s.Extranonce2 = d.bytes(1, MaxExtranonce, "extranonce2")
@@ -757,6 +779,15 @@ func (b *Block) Unmarshal(body []byte) error {
 	}
 	*b = out
 	return nil
+}
+
+// time reads a uvarint unix time (0..2^63-1).
+func (d *decoder) time() int64 {
+	v := d.uvarint()
+	if d.e == nil && v > math.MaxInt64 {
+		d.failf("%w: time %d", ErrInvalid, v)
+	}
+	return int64(v)
 }
 
 // minerID reads a uvarint miner id: 1..2^32-1.

@@ -56,12 +56,12 @@ func TestGoldenFieldBytes(t *testing.T) {
 	// id 5, flags 0, 5 results, 2 rejections: (gap 2, stale), (gap 1, duplicate)
 	require.Equal(t, "48410109"+"08000000"+"05"+"00"+"05"+"02"+"0201"+"0102", hex.EncodeToString(ack))
 
-	// One share: batch id 1, en2 size 4, one run ("j", ntime 0x10, 1 share),
+	// One share: batch id 1, time 300 (uvarint ac 02), en2 size 4, one run ("j", ntime 0x10, 1 share),
 	// flags: pow2 difficulty | short version bits, miner id 9, en2 LE value
 	// 0x0201 as uvarint 81 04, nonce, version bits >> 13, exponent 14.
-	b := &ShareBatch{BatchID: 1, Shares: []Share{{MinerID: 9, JobID: "j", Extranonce2: en2(1, 2, 0, 0),
+	b := &ShareBatch{BatchID: 1, Time: 300, Shares: []Share{{MinerID: 9, JobID: "j", Extranonce2: en2(1, 2, 0, 0),
 		NTime: 0x10, Nonce: 0xaabbccdd, VersionBits: 0x2000 * 3, Difficulty: 16384}}}
-	require.Equal(t, "01"+"04"+"01"+"016a"+"10000000"+"01"+"09"+"09"+"8104"+"ddccbbaa"+"0300"+"0e",
+	require.Equal(t, "01"+"ac02"+"04"+"01"+"016a"+"10000000"+"01"+"09"+"09"+"8104"+"ddccbbaa"+"0300"+"0e",
 		hex.EncodeToString(mustMarshal(t, b)))
 }
 
@@ -125,7 +125,9 @@ func TestMarshalRefuses(t *testing.T) {
 		{"hello empty agent", &Hello{Token: "t"}, ErrInvalid},
 		{"hello agent charset", &Hello{AgentID: "a b", Token: "t"}, ErrInvalid},
 		{"hello agent too long", &Hello{AgentID: longName, Token: "t"}, ErrTooLong},
-		{"hello empty token", &Hello{AgentID: "a"}, ErrInvalid},
+		{"hello empty token", &Hello{AgentID: "a", Instance: 1}, ErrInvalid},
+		{"hello instance 0", &Hello{AgentID: "a", Token: "t"}, ErrInvalid},
+		{"batch time negative", &ShareBatch{BatchID: 1, Time: -1}, ErrInvalid},
 		{"hello token too long", &Hello{AgentID: "a", Token: strings.Repeat("t", MaxTokenLen+1)}, ErrTooLong},
 		{"welcome session 0", &Welcome{Extranonce1Size: 4, Extranonce2Size: 8}, ErrInvalid},
 		{"welcome prefix too long", &Welcome{SessionID: 1, Extranonce1Prefix: make([]byte, 5),
@@ -222,35 +224,35 @@ func TestDecodeRefuses(t *testing.T) {
 			b[10] = 0 // extranonce2 size
 			return b
 		}(), ErrInvalid},
-		{"batch claims more shares than bytes", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(MaxBatchShares)), ErrShort},
-		{"batch too many shares", TypeShareBatch, cat(u(1), []byte{4}, u(2), run, u(MaxBatchShares), run, u(1)), ErrTooLong},
-		{"batch empty run", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(0)), ErrInvalid},
-		{"batch en2 size without shares", TypeShareBatch, cat(u(1), []byte{4}, u(0)), ErrInvalid},
-		{"batch en2 size 0", TypeShareBatch, cat(u(1), []byte{0}, u(1), run, u(1), make([]byte, 7)), ErrInvalid},
-		{"batch en2 size 33", TypeShareBatch, cat(u(1), []byte{33}, u(1), run, u(1), make([]byte, 40)), ErrInvalid},
-		{"batch empty job id", TypeShareBatch, cat(u(1), []byte{4}, u(1), []byte{0, 0, 0, 0, 0}, u(1), make([]byte, 8)), ErrInvalid},
-		{"batch version mode 3", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{0x18 | diffPow2, 1, 0, 0, 0, 0, 0, 0}), ErrInvalid},
-		{"batch first share relative id", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{flagNegID | diffPow2, 1, 0, 0, 0, 0, 0, 0}), ErrInvalid},
-		{"batch miner 0", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffPow2, 0, 0, 0, 0, 0, 0, 0}), ErrInvalid},
-		{"batch id below 0", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(2),
+		{"batch claims more shares than bytes", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(MaxBatchShares)), ErrShort},
+		{"batch too many shares", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(2), run, u(MaxBatchShares), run, u(1)), ErrTooLong},
+		{"batch empty run", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(0)), ErrInvalid},
+		{"batch en2 size without shares", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(0)), ErrInvalid},
+		{"batch en2 size 0", TypeShareBatch, cat(u(1), u(0), []byte{0}, u(1), run, u(1), make([]byte, 7)), ErrInvalid},
+		{"batch en2 size 33", TypeShareBatch, cat(u(1), u(0), []byte{33}, u(1), run, u(1), make([]byte, 40)), ErrInvalid},
+		{"batch empty job id", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), []byte{0, 0, 0, 0, 0}, u(1), make([]byte, 8)), ErrInvalid},
+		{"batch version mode 3", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{0x18 | diffPow2, 1, 0, 0, 0, 0, 0, 0}), ErrInvalid},
+		{"batch first share relative id", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{flagNegID | diffPow2, 1, 0, 0, 0, 0, 0, 0}), ErrInvalid},
+		{"batch miner 0", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffPow2, 0, 0, 0, 0, 0, 0, 0}), ErrInvalid},
+		{"batch id below 0", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(2),
 			[]byte{diffPow2, flagNegID | diffPow2}, u(1, 2), []byte{0, 0}, make([]byte, 8), []byte{0, 0}), ErrInvalid},
-		{"batch en2 does not fit", TypeShareBatch, cat(u(1), []byte{1}, u(1), run, u(1), []byte{diffPow2}, u(1, 256), make([]byte, 4), []byte{0}), ErrInvalid},
-		{"batch delta without context", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffPow2 | flagEn2Delta}, u(1, 1), make([]byte, 4), []byte{0}), ErrNoContext},
-		{"batch same difficulty without context", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffSame}, u(1, 1), make([]byte, 4)), ErrNoContext},
-		{"batch en2 mode with long en2", TypeShareBatch, cat(u(1), []byte{9}, u(1), run, u(1), []byte{diffPow2 | flagEn2BE}, u(1), make([]byte, 9+4), []byte{0}), ErrInvalid},
-		{"batch zero short version bits", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffPow2 | vbitsShort}, u(1, 1), make([]byte, 4), []byte{0, 0, 0}), ErrInvalid},
-		{"batch ntime below 0", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffPow2 | flagNTime}, u(1, 1), make([]byte, 4), []byte{1, 0}), ErrInvalid},
-		{"batch decimal mantissa 0", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffDecimal}, u(1, 1), make([]byte, 4), u(0), []byte{0}), ErrInvalid},
-		{"batch decimal exponent", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffDecimal}, u(1, 1), make([]byte, 4), u(1), []byte{23}), ErrInvalid},
-		{"batch NaN difficulty", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffFloat}, u(1, 1), make([]byte, 4),
+		{"batch en2 does not fit", TypeShareBatch, cat(u(1), u(0), []byte{1}, u(1), run, u(1), []byte{diffPow2}, u(1, 256), make([]byte, 4), []byte{0}), ErrInvalid},
+		{"batch delta without context", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffPow2 | flagEn2Delta}, u(1, 1), make([]byte, 4), []byte{0}), ErrNoContext},
+		{"batch same difficulty without context", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffSame}, u(1, 1), make([]byte, 4)), ErrNoContext},
+		{"batch en2 mode with long en2", TypeShareBatch, cat(u(1), u(0), []byte{9}, u(1), run, u(1), []byte{diffPow2 | flagEn2BE}, u(1), make([]byte, 9+4), []byte{0}), ErrInvalid},
+		{"batch zero short version bits", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffPow2 | vbitsShort}, u(1, 1), make([]byte, 4), []byte{0, 0, 0}), ErrInvalid},
+		{"batch ntime below 0", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffPow2 | flagNTime}, u(1, 1), make([]byte, 4), []byte{1, 0}), ErrInvalid},
+		{"batch decimal mantissa 0", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffDecimal}, u(1, 1), make([]byte, 4), u(0), []byte{0}), ErrInvalid},
+		{"batch decimal exponent", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffDecimal}, u(1, 1), make([]byte, 4), u(1), []byte{23}), ErrInvalid},
+		{"batch NaN difficulty", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffFloat}, u(1, 1), make([]byte, 4),
 			[]byte{1, 0, 0, 0, 0, 0, 0xf8, 0x7f}), ErrInvalid},
-		{"batch negative difficulty", TypeShareBatch, cat(u(1), []byte{4}, u(1), run, u(1), []byte{diffFloat}, u(1, 1), make([]byte, 4),
+		{"batch negative difficulty", TypeShareBatch, cat(u(1), u(0), []byte{4}, u(1), run, u(1), []byte{diffFloat}, u(1, 1), make([]byte, 4),
 			[]byte{0, 0, 0, 0, 0, 0, 0xf0, 0xbf}), ErrInvalid},
 		{"block NaN difficulty", TypeBlock, func() []byte {
 			b := sampleBlock()
 			b.Share.Difficulty = 1
 			body := mustMarshal(t, b)
-			copy(body[2+1+1+16+1+6+12:], []byte{1, 0, 0, 0, 0, 0, 0xf8, 0x7f})
+			copy(body[2+5+1+1+16+1+6+12:], []byte{1, 0, 0, 0, 0, 0, 0xf8, 0x7f})
 			return body
 		}(), ErrInvalid},
 	}
@@ -398,8 +400,9 @@ func TestShareContext(t *testing.T) {
 	require.NoError(t, err)
 	standalone := mustMarshal(t, b2)
 	require.Less(t, len(f2)-HeaderSize, len(standalone), "context makes the second batch smaller")
-	// Per share: flags, id, en2 delta (1 byte each), nonce; no difficulty.
-	require.Equal(t, 1+1+1+(1+1+4+1)+2*(1+1+1+4), len(f2)-HeaderSize)
+	// Batch id, time, en2 size, one job run; per share: flags, id, en2
+	// delta (1 byte each), nonce; no difficulty.
+	require.Equal(t, 1+1+1+1+(1+1+4+1)+2*(1+1+1+4), len(f2)-HeaderSize)
 
 	var alone ShareBatch
 	require.ErrorIs(t, alone.Unmarshal(f2[HeaderSize:]), ErrNoContext)
@@ -494,7 +497,7 @@ func TestStrings(t *testing.T) {
 	require.Equal(t, "low_difficulty", ResultLowDifficulty.String())
 	require.Equal(t, "code(42)", ResultCode(42).String())
 	require.Equal(t, "agentwire: rejected: bad_token: no such agent", (&Reject{Code: RejectBadToken, Message: "no such agent"}).Error())
-	h := &Hello{AgentID: "a", Token: "secret"}
+	h := &Hello{AgentID: "a", Token: "secret", Instance: 9}
 	require.NotContains(t, h.String(), "secret")
 	require.Equal(t, 2, (&Welcome{Extranonce1Prefix: []byte{1, 2, 3, 4}, Extranonce1Size: 6}).SuffixSize())
 	for typ := TypeHello; typ <= TypeMinerLogout; typ++ {

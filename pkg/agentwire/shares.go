@@ -59,7 +59,13 @@ func (s *Share) check(en2Size int) error {
 // gateway's BatchAck lists results in the order sent.
 type ShareBatch struct {
 	BatchID uint64
-	Shares  []Share
+	// Time is when the agent closed the batch (unix seconds, the agent's
+	// clock corrected by Welcome.ServerTime; 0: unknown, the gateway uses
+	// its own). Statistics credit the batch's shares to that minute, so a
+	// batch replayed later or to another gateway lands in the same minute
+	// and is recognised as the same batch.
+	Time   int64
+	Shares []Share
 }
 
 // Type implements Message.
@@ -80,6 +86,9 @@ func (b *ShareBatch) check() error {
 	n := len(b.Shares)
 	if n > MaxBatchShares {
 		return fmt.Errorf("%w: %d shares, limit %d", ErrTooLong, n, MaxBatchShares)
+	}
+	if b.Time < 0 {
+		return fmt.Errorf("%w: time %d", ErrInvalid, b.Time)
 	}
 	if n == 0 {
 		return nil
@@ -276,6 +285,7 @@ func (s *batchScratch) appendBatch(dst []byte, b *ShareBatch, ctx *shareContext)
 	}
 	e := encoder{b: dst}
 	e.uvarint(b.BatchID)
+	e.uvarint(uint64(b.Time))
 	e.u8(uint8(en2Size))
 
 	// Job runs.
@@ -416,6 +426,7 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 	d := decoder{b: body}
 	var b ShareBatch
 	b.BatchID = d.uvarint()
+	b.Time = d.time()
 	en2Size := int(d.u8())
 
 	// Job runs.

@@ -3,6 +3,8 @@ package bus
 import (
 	"fmt"
 	"math"
+	"strings"
+	"time"
 )
 
 // StatsBatch is one gateway's counters for one closed unix minute, or one
@@ -48,6 +50,32 @@ type MonitorStat struct {
 	Key   string
 	Value float64
 }
+
+// AgentStatsPrefix starts the Gateway field of a batch that credits one
+// mineragent share batch (see AgentBatch).
+const AgentStatsPrefix = "agent:"
+
+// MaxAgentBatchAge bounds how old an agent batch may be when a gateway
+// credits it: well inside JetStream's duplicate window (DedupWindow), so a
+// batch credited by two gateways is stored once.
+const MaxAgentBatchAge = time.Hour
+
+// AgentBatch returns an empty batch to credit one share batch of a
+// mineragent: Gateway is "agent:<agent id>", Boot the agent's process
+// instance, Minute the batch's minute and Part the batch id. The id, and so
+// JetStream's and the metawriter's de-duplication, then depends only on the
+// agent, its process and the batch, not on the gateway that credits it: a
+// batch replayed to another gateway after a failover is applied once.
+func AgentBatch(agentID string, instance uint64, unixTime int64, batchID uint64) (*StatsBatch, error) {
+	if batchID == 0 || batchID >= math.MaxUint32 {
+		return nil, fmt.Errorf("bus: agent batch id %d outside 1..%d", batchID, uint32(math.MaxUint32-1))
+	}
+	return &StatsBatch{Gateway: AgentStatsPrefix + agentID, Boot: int64(instance), Minute: unixTime - unixTime%60,
+		Part: uint32(batchID), Parts: uint32(batchID) + 1}, nil
+}
+
+// IsAgent reports whether the batch credits a mineragent share batch.
+func (b *StatsBatch) IsAgent() bool { return strings.HasPrefix(b.Gateway, AgentStatsPrefix) }
 
 // ID is the de-duplication id: <gateway>.<boot>.<minute>.<part>.
 func (b *StatsBatch) ID() string {

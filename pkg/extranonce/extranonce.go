@@ -27,6 +27,7 @@ var ErrExhausted = errors.New("extranonce: no free extranonce1")
 type Allocator struct {
 	size   int
 	id     byte
+	noID   bool // every byte is counter (NewPlain)
 	window time.Duration
 	now    func() time.Time
 
@@ -64,11 +65,32 @@ func New(size int, gatewayID byte, window time.Duration, now func() time.Time) (
 	return a, nil
 }
 
+// NewPlain returns an allocator whose values are all counter, with no
+// gateway id byte: the mineragent's per-miner extranonce1 suffixes, which
+// follow a prefix the gateway granted. size is 1..8 bytes.
+func NewPlain(size int, window time.Duration, now func() time.Time) (*Allocator, error) {
+	a, err := New(size, 0, window, now)
+	if err != nil {
+		return nil, err
+	}
+	a.noID = true
+	if size < 8 {
+		a.space = 1 << (8 * uint(size))
+	}
+	a.next %= a.space
+	return a, nil
+}
+
 // Size returns the extranonce1 size in bytes.
 func (a *Allocator) Size() int { return a.size }
 
 func (a *Allocator) encode(v uint64, dst []byte) {
 	var buf [8]byte
+	if a.noID {
+		binary.BigEndian.PutUint64(buf[:], v)
+		copy(dst, buf[8-a.size:])
+		return
+	}
 	if a.size == 1 {
 		dst[0] = byte(v)
 		return
@@ -81,6 +103,11 @@ func (a *Allocator) encode(v uint64, dst []byte) {
 func (a *Allocator) decode(b []byte) (uint64, bool) {
 	if len(b) != a.size {
 		return 0, false
+	}
+	if a.noID {
+		var buf [8]byte
+		copy(buf[8-a.size:], b)
+		return binary.BigEndian.Uint64(buf[:]), true
 	}
 	if a.size == 1 {
 		return uint64(b[0]), true

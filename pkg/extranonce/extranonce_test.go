@@ -94,3 +94,40 @@ func TestExhausted(t *testing.T) {
 	_, err = New(9, 0, time.Minute, nil)
 	require.Error(t, err)
 }
+
+func TestPlainUsesEveryByte(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	a, err := NewPlain(1, time.Minute, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[byte]bool{}
+	for i := 0; i < 256; i++ {
+		var b [1]byte
+		if _, err := a.Allocate(b[:], ""); err != nil {
+			t.Fatalf("value %d: %v", i, err)
+		}
+		if seen[b[0]] {
+			t.Fatalf("value %02x handed out twice", b[0])
+		}
+		seen[b[0]] = true
+	}
+	var b [1]byte
+	if _, err := a.Allocate(b[:], ""); err != ErrExhausted {
+		t.Fatalf("257th value: %v, want ErrExhausted", err)
+	}
+	// A released value resumes by its hex.
+	a.Release([]byte{0x7f})
+	resumed, err := a.Allocate(b[:], "7f")
+	if err != nil || !resumed || b[0] != 0x7f {
+		t.Fatalf("resume: %v %v %02x", resumed, err, b[0])
+	}
+	a2, err := NewPlain(2, time.Minute, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c [2]byte
+	if _, err := a2.Allocate(c[:], ""); err != nil {
+		t.Fatal(err)
+	}
+}

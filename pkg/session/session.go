@@ -29,7 +29,6 @@ import (
 
 	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
-	"github.com/hashgate/hashgate/pkg/extranonce"
 	"github.com/hashgate/hashgate/pkg/stats"
 	"github.com/hashgate/hashgate/pkg/stratum"
 	"github.com/hashgate/hashgate/pkg/vardiff"
@@ -59,6 +58,52 @@ type EventSink interface {
 	Block(now time.Time, hash, user, worker string)
 }
 
+// Extranonce hands out extranonce1 values (*extranonce.Allocator for the
+// gateway; a prefix granted by the gateway plus a per-miner suffix for the
+// mineragent). Safe for concurrent use.
+type Extranonce interface {
+	// Size is the extranonce1 size in bytes.
+	Size() int
+	// Allocate writes a fresh extranonce1 (or the one resume names, if it
+	// can be resumed) into dst, len(dst) == Size().
+	Allocate(dst []byte, resume string) (resumed bool, err error)
+	// Release gives back a value Allocate returned.
+	Release(en1 []byte)
+}
+
+// Upstream receives what a session accepts so that it can be forwarded to
+// a pool (the mineragent's link to the gateway). Its methods run on the
+// session's event loop and must not block.
+type Upstream interface {
+	// Login reports that the session authorized user.worker and returns
+	// the id the upstream knows the worker by.
+	Login(s *Session, user, worker string) (id uint32)
+	// Logout reports that a worker Login returned id for has gone (its
+	// session closed).
+	Logout(s *Session, id uint32)
+	// Share reports a share the session accepted (a block candidate when
+	// sh.Block) for the worker Login returned id for.
+	Share(s *Session, id uint32, sh *AcceptedShare)
+}
+
+// AcceptedShare is a share the session accepted, as Upstream.Share sees it.
+type AcceptedShare struct {
+	Job *work.Job
+	// Extranonce2 is valid only during the call.
+	Extranonce2 []byte
+	NTime       uint32
+	Nonce       uint32
+	// Version is the header version; VersionBits the bits the miner rolled
+	// (Version masked by the session's version mask; 0 without one).
+	Version     int32
+	VersionBits uint32
+	// Difficulty is the difficulty the share was credited with.
+	Difficulty float64
+	// Block reports that the hash meets the network target.
+	Block bool
+	Hash  chainhash.Hash
+}
+
 // Counter is the hook for per-reason share metrics.
 type Counter interface {
 	Share(result string)
@@ -69,14 +114,16 @@ type Counter interface {
 type Env struct {
 	Jobs       *work.Table
 	Dedup      *work.Dedup
-	Extranonce *extranonce.Allocator
+	Extranonce Extranonce
 	Stats      *stats.Table
 	Blocks     BlockSink
 	Vardiff    *vardiff.Config
 	Counter    Counter
 	// Events may be nil (no statistics pipeline).
 	Events EventSink
-	Log    *zap.Logger
+	// Upstream may be nil (the gateway: shares end here).
+	Upstream Upstream
+	Log      *zap.Logger
 	// PoolMask is the version-rolling mask the pool allows; SIGHUP may
 	// change it (see SetPoolMask on sessions).
 	PoolMask *atomic.Uint32
@@ -101,6 +148,7 @@ type worker struct {
 	user  string
 	wname string
 	stats *stats.Worker
+	upID  uint32 // Upstream's id for the worker
 }
 
 // Session is one miner connection.
@@ -138,6 +186,8 @@ type Session struct {
 	lastJob   *work.Job
 	bad       int
 	suggested float64
+
+	up *AcceptedShare // Upstream.Share scratch, allocated on first use
 
 	lastActive atomic.Int64
 }
@@ -215,7 +265,27 @@ func (s *Session) Close() {
 			s.env.Events.Disconnected(now, w.user, w.wname, s.peerIP())
 		}
 	}
+	if s.env.Upstream != nil {
+		for _, w := range s.workers {
+			s.env.Upstream.Logout(s, w.upID)
+		}
+	}
 }
+
+// Extranonce1 returns the session's extranonce1 (nil before subscribe).
+// The caller must not modify it.
+func (s *Session) Extranonce1() []byte { return s.en1 }
+
+// VersionMask returns the version-rolling mask granted to the miner (0:
+// none).
+func (s *Session) VersionMask() uint32 { return s.mask }
+
+// UserAgent returns what the miner sent in mining.subscribe (up to 64
+// bytes).
+func (s *Session) UserAgent() string { return s.userAgent }
+
+// PeerIP returns the miner's address without the port.
+func (s *Session) PeerIP() string { return s.peerIP() }
 
 // peerIP is the remote address without the port.
 func (s *Session) peerIP() string {
@@ -423,10 +493,13 @@ func (s *Session) authorize(now time.Time) {
 		}
 	}
 	if !found {
-		s.workers = append(s.workers, &worker{name: []byte(account), user: user, wname: wname,
-			stats: s.env.Stats.Worker(user, wname)})
+		w := &worker{name: []byte(account), user: user, wname: wname, stats: s.env.Stats.Worker(user, wname)}
+		s.workers = append(s.workers, w)
 		if s.env.Events != nil {
 			s.env.Events.Authorized(now, user, wname, s.peerIP())
+		}
+		if s.env.Upstream != nil {
+			w.upID = s.env.Upstream.Login(s, user, wname)
 		}
 	}
 	if d := parsePassword(pass); d > 0 && len(s.workers) == 1 {

@@ -446,3 +446,74 @@ func BenchmarkSubmitAccepted(b *testing.B) {
 		}
 	}
 }
+
+type upRec struct {
+	logins  []string
+	logouts []uint32
+	shares  []AcceptedShare
+	ids     []uint32
+	en2s    [][]byte
+}
+
+func (u *upRec) Login(s *Session, user, worker string) uint32 {
+	u.logins = append(u.logins, user+"."+worker)
+	return uint32(100 + len(u.logins))
+}
+func (u *upRec) Logout(s *Session, id uint32) { u.logouts = append(u.logouts, id) }
+func (u *upRec) Share(s *Session, id uint32, sh *AcceptedShare) {
+	u.ids = append(u.ids, id)
+	u.en2s = append(u.en2s, append([]byte(nil), sh.Extranonce2...))
+	u.shares = append(u.shares, *sh)
+}
+
+// TestUpstreamSeesWhatTheSessionAccepts: the mineragent's hook gets every
+// worker login, every accepted share (with the header fields needed to
+// re-validate it, blocks flagged) and nothing rejected, then the logouts.
+func TestUpstreamSeesWhatTheSessionAccepts(t *testing.T) {
+	h := newHarness(t)
+	up := &upRec{}
+	h.env.Upstream = up
+	j := h.addJob("u1", 100, netBits, true)
+	h.send(`{"id":100,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff"}]}`)
+	en1 := h.start("alice.rig1")
+	res, _ := h.req("mining.authorize", "alice.rig2", "x")
+	require.Equal(t, "true", string(replyTo(t, res, h.id).Result))
+	require.Equal(t, []string{"alice.rig1", "alice.rig2"}, up.logins)
+	require.Equal(t, uint32(0x1fffe000), h.s.VersionMask())
+	require.Equal(t, en1, h.s.Extranonce1())
+	require.Equal(t, "cgminer/4.11", h.s.UserAgent())
+	require.Equal(t, "127.0.0.1", h.s.PeerIP())
+
+	rolled := int32(uint32(j.Version) | 0x00006000)
+	en2, nonce := h.mine(j, en1, rolled, 1e-7, netDiff)
+	res, _ = h.req("mining.submit", "alice.rig2", "u1", en2, fmt.Sprintf("%08x", j.CurTime), nonce, "00006000")
+	require.Nil(t, replyTo(t, res, h.id).Error)
+	// The same share again is a duplicate: not forwarded.
+	res, _ = h.req("mining.submit", "alice.rig2", "u1", en2, fmt.Sprintf("%08x", j.CurTime), nonce, "00006000")
+	require.Equal(t, 22, replyTo(t, res, h.id).Error.Code)
+	require.Len(t, up.shares, 1)
+	sh := up.shares[0]
+	require.Equal(t, uint32(102), up.ids[0])
+	require.Equal(t, j, sh.Job)
+	require.Equal(t, en2, hex.EncodeToString(up.en2s[0]))
+	require.Equal(t, rolled, sh.Version)
+	require.Equal(t, uint32(0x00006000), sh.VersionBits)
+	require.Equal(t, h.s.Difficulty(), sh.Difficulty)
+	require.False(t, sh.Block)
+	want, _ := j.ShareHash(en1, up.en2s[0], j.CurTime, sh.Nonce, rolled, nil)
+	require.Equal(t, want, sh.Hash)
+
+	// A block candidate is forwarded flagged, credited at the session's
+	// difficulty.
+	en2, nonce = h.mine(j, en1, j.Version, netDiff, 1e300)
+	res, _ = h.req("mining.submit", "alice.rig1", "u1", en2, fmt.Sprintf("%08x", j.CurTime), nonce)
+	require.Nil(t, replyTo(t, res, h.id).Error)
+	require.Len(t, up.shares, 2)
+	require.True(t, up.shares[1].Block)
+	require.Equal(t, uint32(101), up.ids[1])
+	require.Zero(t, up.shares[1].VersionBits, "not rolled")
+	require.Len(t, h.sink.blocks, 1)
+
+	h.s.Close()
+	require.Equal(t, []uint32{101, 102}, up.logouts)
+}

@@ -63,13 +63,22 @@ func (s *Session) submit(now time.Time) {
 		return
 	}
 	if isBlock {
-		s.foundBlock(now, w, job, stale, version)
 		if !met {
 			credit = s.diff
 		}
+		s.foundBlock(now, w, job, stale, version)
 	} else if stale {
 		s.rejectShare(now, w, stats.Stale, stratum.ErrJobNotFound)
 		return
+	}
+	if s.env.Upstream != nil {
+		if s.up == nil {
+			s.up = new(AcceptedShare)
+		}
+		*s.up = AcceptedShare{Job: job, Extranonce2: sub.EN2(), NTime: sub.NTime, Nonce: sub.Nonce,
+			Version: version, VersionBits: uint32(version) & s.mask, Difficulty: credit, Block: isBlock, Hash: hash}
+		s.env.Upstream.Share(s, w.upID, s.up)
+		s.up.Extranonce2 = nil
 	}
 
 	s.reply(stratum.AppendResultTrue)

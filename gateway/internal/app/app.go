@@ -52,6 +52,7 @@ type App struct {
 	table  *work.Table
 	stats  *stats.Table
 	env    *session.Env
+	en     *extranonce.Allocator
 	server *stratumsrv.Server
 	feed   *jobfeed.Feed
 	sink   *blocksink.Sink
@@ -142,6 +143,7 @@ func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel, opts ...Optio
 	if err != nil {
 		return nil, err
 	}
+	a.en = en
 	vd := cfg.VardiffConfig()
 	a.env = &session.Env{
 		Jobs: a.table, Dedup: work.NewDedup(), Extranonce: en, Stats: a.stats, Vardiff: &vd,
@@ -251,7 +253,7 @@ func (a *App) status() any {
 		"connections": a.server.Connections(), "uptime_s": int64(time.Since(a.started).Seconds()),
 		"workers": a.stats.Snapshot(100),
 	}
-	inUse, parked := a.env.Extranonce.Counts()
+	inUse, parked := a.en.Counts()
 	s["extranonce1"] = map[string]int{"in_use": inUse, "parked_for_resume": parked}
 	if j := a.table.Current(); j != nil {
 		s["job"] = map[string]any{"id": j.ID, "height": j.Height, "empty": j.Empty, "network_difficulty": j.NetDiff,
@@ -439,7 +441,7 @@ func (a *App) housekeeping(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.env.Extranonce.Sweep()
+			a.en.Sweep()
 			last := a.feed.LastJob()
 			switch age := time.Since(last); {
 			case !last.IsZero() && age > a.cfg.Stratum.JobTimeout.D() && !silent:
