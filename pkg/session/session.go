@@ -426,10 +426,10 @@ func (s *Session) OnFirstJob(cur *work.Job) []byte {
 	return s.end()
 }
 
-// parseAccount splits "user.worker" (also "user:worker"); blanks are
+// ParseAccount splits "user.worker" (also "user:worker"); blanks are
 // removed, both parts lower-cased; user 1..64 and worker 0..64 characters of
 // [a-z0-9_-]. A missing worker is "default".
-func parseAccount(account string) (user, wname string, ok bool) {
+func ParseAccount(account string) (user, wname string, ok bool) {
 	account = strings.ToLower(strings.Map(func(r rune) rune {
 		if r == ' ' || r == '\t' {
 			return -1
@@ -481,7 +481,7 @@ func (s *Session) authorize(now time.Time) {
 		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
 		return
 	}
-	user, wname, ok := parseAccount(account)
+	user, wname, ok := ParseAccount(account)
 	if !ok || len(s.workers) >= s.env.MaxWorkers {
 		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrUnauthorized) })
 		return

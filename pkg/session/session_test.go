@@ -412,12 +412,12 @@ func TestParseAccount(t *testing.T) {
 		"Alice.Rig1": {"alice", "rig1"}, "alice": {"alice", "default"}, "a:b": {"a", "b"},
 		"a.b.c": {"a", "b"}, " a . b ": {"a", "b"}, "bc1qxyz.w_1": {"bc1qxyz", "w_1"},
 	} {
-		u, w, ok := parseAccount(in)
+		u, w, ok := ParseAccount(in)
 		require.True(t, ok, in)
 		require.Equal(t, want, [2]string{u, w}, in)
 	}
 	for _, bad := range []string{"", ".w", "a.b$", strings.Repeat("u", 65)} {
-		_, _, ok := parseAccount(bad)
+		_, _, ok := ParseAccount(bad)
 		require.False(t, ok, bad)
 	}
 }
