@@ -86,7 +86,7 @@ func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel, opts ...Optio
 		o(a)
 	}
 	a.store = store.New(store.Options{
-		Client: rdb, KeyPrefix: cfg.Redis.KeyPrefix, DedupTTL: cfg.DedupTTL.D(), Retention: cfg.Retention.D(),
+		Client: rdb, KeyPrefix: cfg.Redis.KeyPrefix, DedupTTL: cfg.DedupTTL.D(), AgentDedupTTL: cfg.AgentDedupTTL.D(), Retention: cfg.Retention.D(),
 		EventTTL: cfg.EventTTL.D(), EventMaxLen: cfg.EventMaxLen,
 	})
 	a.metrics = consumer.NewMetrics()
@@ -145,7 +145,7 @@ func (a *App) status() any {
 		"uptime_s": int64(time.Since(a.started).Seconds()),
 		"redis":    map[string]any{"addr": a.cfg.Redis.Addr, "db": a.cfg.Redis.DB},
 		"retention": map[string]any{
-			"retention": a.cfg.Retention.String(), "dedup_ttl": a.cfg.DedupTTL.String(),
+			"retention": a.cfg.Retention.String(), "dedup_ttl": a.cfg.DedupTTL.String(), "agent_dedup_ttl": a.cfg.AgentDedupTTL.String(),
 		},
 	}
 	if c := a.consumer.Load(); c != nil {

@@ -31,6 +31,7 @@ type Config struct {
 	Retention       confutil.Duration `json:"retention"`        // minute fields older than this are removed; "0s" keeps them forever
 	SweepInterval   confutil.Duration `json:"sweep_interval"`   // how often old minute fields are removed
 	DedupTTL        confutil.Duration `json:"dedup_ttl"`        // how long applied batch ids are remembered; > 168h
+	AgentDedupTTL   confutil.Duration `json:"agent_dedup_ttl"`  // the same for mineragent share batches (10 a second per agent); ≥ 10m
 	EventTTL        confutil.Duration `json:"event_ttl"`        // expiry of newblock/newworker/newevent after their last push; "0s": none
 	EventMaxLen     int64             `json:"event_max_len"`    // newest entries kept in each event list; 0: unlimited
 	Admin           admin.Config      `json:"admin"`            // loopback admin endpoint
@@ -111,6 +112,7 @@ func Default() Config {
 		Retention:       confutil.Duration(30 * 24 * time.Hour),
 		SweepInterval:   confutil.Duration(time.Hour),
 		DedupTTL:        confutil.Duration(8 * 24 * time.Hour),
+		AgentDedupTTL:   confutil.Duration(3 * time.Hour),
 		EventTTL:        confutil.Duration(30 * 24 * time.Hour),
 		EventMaxLen:     1_000_000,
 		Admin:           admin.Config{Listen: "127.0.0.1:0"},
@@ -187,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.DedupTTL.D() <= StreamMaxAge {
 		p.Add("dedup_ttl", "must be longer than the stats stream's max age (%s)", StreamMaxAge)
+	}
+	if c.AgentDedupTTL.D() < 10*time.Minute || c.AgentDedupTTL.D() < 4*c.Consumer.AckWait.D() {
+		p.Add("agent_dedup_ttl", "must be at least 10m and 4 × consumer.ack_wait")
 	}
 	if c.EventMaxLen < 0 {
 		p.Add("event_max_len", "must not be negative")

@@ -56,6 +56,7 @@ func TestValidateReportsEverything(t *testing.T) {
 		"retention": "10m",
 		"sweep_interval": "1ms",
 		"dedup_ttl": "24h",
+		"agent_dedup_ttl": "1m",
 		"event_max_len": -1,
 		"admin": {"listen": "0.0.0.0:1"}
 	}`), 0o644))
@@ -64,10 +65,10 @@ func TestValidateReportsEverything(t *testing.T) {
 	for _, want := range []string{"nats.url", "nats.prefix", "redis.addr", "redis.password", "redis.db", "redis.pool",
 		"redis.timeout", "redis.key_prefix", "consumer.durable", "consumer.batch", "consumer.fetch_wait",
 		"consumer.ack_wait", "consumer.max_deliver", "consumer.max_ack_pending", "consumer.retry_min",
-		"retention", "sweep_interval", "dedup_ttl", "event_max_len", "admin"} {
+		"retention", "sweep_interval", "dedup_ttl", "agent_dedup_ttl", "event_max_len", "admin"} {
 		require.Contains(t, err.Error(), want)
 	}
-	require.GreaterOrEqual(t, strings.Count(err.Error(), "\n"), 19, "one line per problem")
+	require.GreaterOrEqual(t, strings.Count(err.Error(), "\n"), 20, "one line per problem")
 }
 
 func TestAckWaitMustExceedRedisTimeout(t *testing.T) {

@@ -86,7 +86,7 @@ func (s *Store) ApplyStats(ctx context.Context, coin string, b *bus.StatsBatch) 
 		return Expired, nil
 	}
 	keys := []string{s.DoneKey(coin, bus.TopicStats, b.ID()), layout.MiningKeys, layout.MonitorKeys}
-	args := []any{s.dedupTTL(), strconv.FormatInt(s.keyTTL(), 10), layout.Field(b.Minute)}
+	args := []any{s.statsDedupTTL(b), strconv.FormatInt(s.keyTTL(), 10), layout.Field(b.Minute)}
 	put := func(key string, code string, value string) {
 		keys = append(keys, key)
 		args = append(args, code, value)

@@ -150,6 +150,14 @@ type Options struct {
 	KeyPrefix string
 	// DedupTTL is how long done keys live.
 	DedupTTL time.Duration
+	// AgentDedupTTL is how long the done keys of mineragent share batches
+	// (bus.StatsBatch.IsAgent) live. An agent sends ten batches a second,
+	// so these cannot be kept for DedupTTL; they need not be: a gateway
+	// credits an agent batch only within bus.MaxAgentBatchAge, JetStream
+	// drops a second copy published within its duplicate window, and the
+	// done key only has to outlive redeliveries of one stream message.
+	// Zero means DedupTTL.
+	AgentDedupTTL time.Duration
 	// Retention: keys expire retention + 1h after their last write, fields
 	// older than it are swept, older batches skipped. Zero keeps everything.
 	Retention time.Duration
@@ -223,9 +231,17 @@ func (s *Store) ApplyEvent(ctx context.Context, coin string, e *bus.Event) (Resu
 }
 
 // dedupTTL is the done keys' TTL in seconds.
-func (s *Store) dedupTTL() string {
-	return strconv.FormatInt(int64(max(s.o.DedupTTL/time.Second, 1)), 10)
+func (s *Store) dedupTTL() string { return ttlSeconds(s.o.DedupTTL) }
+
+// statsDedupTTL is the done key TTL of a statistics batch.
+func (s *Store) statsDedupTTL(b *bus.StatsBatch) string {
+	if b.IsAgent() && s.o.AgentDedupTTL > 0 {
+		return ttlSeconds(s.o.AgentDedupTTL)
+	}
+	return s.dedupTTL()
 }
+
+func ttlSeconds(d time.Duration) string { return strconv.FormatInt(int64(max(d/time.Second, 1)), 10) }
 
 // run executes an event plan.
 func (s *Store) run(ctx context.Context, p *plan) (Result, error) {

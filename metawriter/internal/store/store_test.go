@@ -123,6 +123,39 @@ func TestApplyStatsLayout(t *testing.T) {
 	require.Equal(t, map[string]string{f: "5"}, hgetall(t, rdb, "ltc:s:alice"))
 }
 
+// TestAgentBatchesAddUp: batches crediting mineragent share batches add
+// into the same per-worker minute as a gateway's, each applied once, with
+// the shorter done-key TTL.
+func TestAgentBatchesAddUp(t *testing.T) {
+	s, rdb := newStore(t, func(o *Options) { o.AgentDedupTTL = 3 * time.Hour })
+	ctx := context.Background()
+	m := minute(1)
+	gw := &bus.StatsBatch{Gateway: "gw1", Boot: 1, Minute: m, Parts: 1,
+		Workers: []bus.WorkerStats{{User: "alice", Worker: "rig1", Accepted: 2, DiffSum: 2}}}
+	res, err := s.ApplyStats(ctx, "btc", gw)
+	require.NoError(t, err)
+	require.Equal(t, Applied, res)
+	for id := uint64(1); id <= 3; id++ {
+		b, err := bus.AgentBatch("farm1", 77, m+5, id)
+		require.NoError(t, err)
+		b.Workers = []bus.WorkerStats{{User: "alice", Worker: "rig1", Accepted: 1, DiffSum: 1}}
+		res, err := s.ApplyStats(ctx, "btc", b)
+		require.NoError(t, err)
+		require.Equal(t, Applied, res)
+		res, err = s.ApplyStats(ctx, "btc", b) // credited again through another gateway
+		require.NoError(t, err)
+		require.Equal(t, Duplicate, res)
+		ttl, err := rdb.TTL(ctx, s.DoneKey("btc", "stats", b.ID())).Result()
+		require.NoError(t, err)
+		require.InDelta(t, (3 * time.Hour).Seconds(), ttl.Seconds(), 5)
+	}
+	f := layout.Field(m)
+	require.Equal(t, map[string]string{f: "5"}, hgetall(t, rdb, "btc:s:alice:rig1"))
+	ttl, err := rdb.TTL(ctx, s.DoneKey("btc", "stats", gw.ID())).Result()
+	require.NoError(t, err)
+	require.InDelta(t, (8 * 24 * time.Hour).Seconds(), ttl.Seconds(), 5)
+}
+
 func TestApplyStatsExpired(t *testing.T) {
 	s, rdb := newStore(t, func(o *Options) { o.Retention = 2 * time.Hour })
 	res, err := s.ApplyStats(context.Background(), "btc", &bus.StatsBatch{Gateway: "g", Minute: minute(180), Parts: 1,
