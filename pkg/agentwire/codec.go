@@ -31,6 +31,8 @@ const (
 	// in one BatchAck). 10,000 miners at one share per 5 s make about 200
 	// shares per 100 ms batch.
 	MaxBatchShares = 1 << 14
+	// MaxBatchRejects bounds the reject counts in one ShareBatch.
+	MaxBatchRejects = 1 << 14
 	// MaxBatchGroups bounds the distinct job runs in one ShareBatch.
 	MaxBatchGroups = 256
 )

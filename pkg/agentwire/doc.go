@@ -131,8 +131,11 @@
 // credited. Every 100 ms (or sooner when MaxBatchShares is reached) the
 // queued shares leave as one ShareBatch, sorted by job and miner id (Sort),
 // together with the logins and logouts of the same period, in one
-// WriteMessages call. An agent with events but no shares sends an empty
-// ShareBatch, so that the events get confirmed (below). A share meeting the
+// WriteMessages call. The batch also counts the shares the agent refused
+// since the previous one, per miner and reason (RejectCount), so that
+// per-worker reject statistics match a direct connection's. An agent with
+// events or reject counts but no shares sends a ShareBatch without shares,
+// so that they get confirmed (below). A share meeting the
 // network target leaves immediately as a Block instead, and never also in a
 // batch.
 //
@@ -151,7 +154,8 @@
 // the BIP320 bits), an ntime difference only when it differs from the run's
 // base, and the difficulty only when it changes: as a power of two (1
 // byte), a short decimal (mantissa and exponent, 2-3 bytes for vardiff's
-// three significant digits; decoded exactly) or a float64. The extranonce2
+// three significant digits; decoded exactly) or a float64; then the reject
+// counts (miner id, reason code, count). The extranonce2
 // and difficulty refer to the same miner's previous share: within the
 // batch in the self-contained form (Marshal), and across the whole
 // connection in the connection form that Encoder/Decoder (and so Conn) use.

@@ -44,7 +44,7 @@ func sampleBatch() *ShareBatch {
 			Nonce: 0xffffffff, VersionBits: 0x1fffe000, Difficulty: 0.00123},
 		{MinerID: 4000000000, JobID: "18c2f3a4b5c60002", Extranonce2: en2(1, 2, 3, 4, 5, 6), NTime: 1713571790,
 			Nonce: 0, Difficulty: 3.3333333333333335},
-	}}
+	}, Rejects: []RejectCount{{MinerID: 3, Reason: 7, Count: 2}, {MinerID: 4000000000, Reason: 4, Count: 1}}}
 }
 
 func sampleBlock() *Block {
@@ -77,6 +77,8 @@ func samples() []sample {
 			Bits: 0x207fffff, NTime: 1296688602, MinTime: 1296688602, NetworkDifficulty: 4.6565423739069247e-10}},
 		{"share_batch", sampleBatch()},
 		{"share_batch_empty", &ShareBatch{BatchID: 1}},
+		{"share_batch_rejects_only", &ShareBatch{BatchID: 3, Time: 1713571803,
+			Rejects: []RejectCount{{MinerID: 9, Reason: 8, Count: 300}}}},
 		{"share_batch_long_en2", &ShareBatch{BatchID: 2, Shares: []Share{
 			{MinerID: 1, JobID: "j", Extranonce2: []byte("0123456789ab"), NTime: 5, Nonce: 6, Difficulty: 1e-8},
 			{MinerID: 1, JobID: "j", Extranonce2: []byte("0123456789ac"), NTime: 4, Nonce: 7, Difficulty: 1e-8},

@@ -58,10 +58,11 @@ func TestGoldenFieldBytes(t *testing.T) {
 
 	// One share: batch id 1, time 300 (uvarint ac 02), en2 size 4, one run ("j", ntime 0x10, 1 share),
 	// flags: pow2 difficulty | short version bits, miner id 9, en2 LE value
-	// 0x0201 as uvarint 81 04, nonce, version bits >> 13, exponent 14.
+	// 0x0201 as uvarint 81 04, nonce, version bits >> 13, exponent 14, no
+	// reject counts.
 	b := &ShareBatch{BatchID: 1, Time: 300, Shares: []Share{{MinerID: 9, JobID: "j", Extranonce2: en2(1, 2, 0, 0),
 		NTime: 0x10, Nonce: 0xaabbccdd, VersionBits: 0x2000 * 3, Difficulty: 16384}}}
-	require.Equal(t, "01"+"ac02"+"04"+"01"+"016a"+"10000000"+"01"+"09"+"09"+"8104"+"ddccbbaa"+"0300"+"0e",
+	require.Equal(t, "01"+"ac02"+"04"+"01"+"016a"+"10000000"+"01"+"09"+"09"+"8104"+"ddccbbaa"+"0300"+"0e"+"00",
 		hex.EncodeToString(mustMarshal(t, b)))
 }
 
@@ -128,6 +129,8 @@ func TestMarshalRefuses(t *testing.T) {
 		{"hello empty token", &Hello{AgentID: "a", Instance: 1}, ErrInvalid},
 		{"hello instance 0", &Hello{AgentID: "a", Token: "t"}, ErrInvalid},
 		{"batch time negative", &ShareBatch{BatchID: 1, Time: -1}, ErrInvalid},
+		{"batch reject count 0", &ShareBatch{BatchID: 1, Rejects: []RejectCount{{MinerID: 1}}}, ErrInvalid},
+		{"batch reject miner 0", &ShareBatch{BatchID: 1, Rejects: []RejectCount{{Count: 1}}}, ErrInvalid},
 		{"hello token too long", &Hello{AgentID: "a", Token: strings.Repeat("t", MaxTokenLen+1)}, ErrTooLong},
 		{"welcome session 0", &Welcome{Extranonce1Size: 4, Extranonce2Size: 8}, ErrInvalid},
 		{"welcome prefix too long", &Welcome{SessionID: 1, Extranonce1Prefix: make([]byte, 5),
@@ -401,8 +404,8 @@ func TestShareContext(t *testing.T) {
 	standalone := mustMarshal(t, b2)
 	require.Less(t, len(f2)-HeaderSize, len(standalone), "context makes the second batch smaller")
 	// Batch id, time, en2 size, one job run; per share: flags, id, en2
-	// delta (1 byte each), nonce; no difficulty.
-	require.Equal(t, 1+1+1+1+(1+1+4+1)+2*(1+1+1+4), len(f2)-HeaderSize)
+	// delta (1 byte each), nonce; no difficulty; no reject counts.
+	require.Equal(t, 1+1+1+1+(1+1+4+1)+2*(1+1+1+4)+1, len(f2)-HeaderSize)
 
 	var alone ShareBatch
 	require.ErrorIs(t, alone.Unmarshal(f2[HeaderSize:]), ErrNoContext)

@@ -66,6 +66,21 @@ type ShareBatch struct {
 	// and is recognised as the same batch.
 	Time   int64
 	Shares []Share
+	// Rejects counts the shares the agent refused since the previous
+	// batch, per miner and reason, so per-worker reject statistics match a
+	// direct connection's. At most MaxBatchRejects entries.
+	Rejects []RejectCount
+}
+
+// RejectCount is how many shares of one miner the agent refused for one
+// reason.
+type RejectCount struct {
+	MinerID uint32
+	// Reason is the pool's reject reason code (pkg/stats.Reason, whose
+	// names are the reject_<reason> statistics); a gateway that does not
+	// know a code counts the shares as rejected without a reason.
+	Reason uint8
+	Count  uint32 // ≥ 1
 }
 
 // Type implements Message.
@@ -89,6 +104,14 @@ func (b *ShareBatch) check() error {
 	}
 	if b.Time < 0 {
 		return fmt.Errorf("%w: time %d", ErrInvalid, b.Time)
+	}
+	if len(b.Rejects) > MaxBatchRejects {
+		return fmt.Errorf("%w: %d reject counts, limit %d", ErrTooLong, len(b.Rejects), MaxBatchRejects)
+	}
+	for i, r := range b.Rejects {
+		if r.MinerID == 0 || r.Count == 0 {
+			return fmt.Errorf("%w: reject count %d: miner id %d, count %d", ErrInvalid, i, r.MinerID, r.Count)
+		}
 	}
 	if n == 0 {
 		return nil
@@ -394,6 +417,12 @@ func (s *batchScratch) appendBatch(dst []byte, b *ShareBatch, ctx *shareContext)
 			e.f64(shares[i].Difficulty)
 		}
 	}
+	e.uvarint(uint64(len(b.Rejects)))
+	for _, r := range b.Rejects {
+		e.uvarint(uint64(r.MinerID))
+		e.u8(r.Reason)
+		e.uvarint(uint64(r.Count))
+	}
 	ctx.update(shares)
 	return e.b, nil
 }
@@ -463,6 +492,14 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 	}
 	if d.e != nil {
 		return d.finish(TypeShareBatch)
+	}
+	if total == 0 {
+		b.Rejects = decodeRejects(&d)
+		if err := d.finish(TypeShareBatch); err != nil {
+			return err
+		}
+		*out = b
+		return nil
 	}
 
 	// Flags.
@@ -610,12 +647,35 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 			d.failf("%w: share %d difficulty %v", ErrInvalid, i, sh.Difficulty)
 		}
 	}
+	b.Rejects = decodeRejects(&d)
 	if err := d.finish(TypeShareBatch); err != nil {
 		return err
 	}
 	ctx.update(shares)
 	*out = b
 	return nil
+}
+
+// decodeRejects reads a batch's reject counts.
+func decodeRejects(d *decoder) []RejectCount {
+	n := d.length(MaxBatchRejects, 3, "reject counts")
+	if d.e != nil || n == 0 {
+		return nil
+	}
+	out := make([]RejectCount, n)
+	for i := range out {
+		out[i].MinerID = d.minerID()
+		out[i].Reason = d.u8()
+		c := d.uvarint()
+		if d.e == nil && (c == 0 || c > math.MaxUint32) {
+			d.failf("%w: reject count %d", ErrInvalid, c)
+		}
+		out[i].Count = uint32(c)
+		if d.e != nil {
+			return nil
+		}
+	}
+	return out
 }
 
 // pow10 holds the powers of ten float64 represents exactly.

@@ -86,6 +86,14 @@ type Upstream interface {
 	Share(s *Session, id uint32, sh *AcceptedShare)
 }
 
+// RejectCounter is implemented by an Upstream that also wants the shares
+// the session refused (the mineragent reports them so that per-worker
+// reject statistics match a direct connection's). Reject runs on the
+// session's event loop and must not block.
+type RejectCounter interface {
+	Reject(s *Session, id uint32, reason stats.Reason)
+}
+
 // AcceptedShare is a share the session accepted, as Upstream.Share sees it.
 type AcceptedShare struct {
 	Job *work.Job

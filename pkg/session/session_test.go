@@ -448,6 +448,7 @@ func BenchmarkSubmitAccepted(b *testing.B) {
 }
 
 type upRec struct {
+	rejects []string
 	logins  []string
 	logouts []uint32
 	shares  []AcceptedShare
@@ -460,6 +461,9 @@ func (u *upRec) Login(s *Session, user, worker string) uint32 {
 	return uint32(100 + len(u.logins))
 }
 func (u *upRec) Logout(s *Session, id uint32) { u.logouts = append(u.logouts, id) }
+func (u *upRec) Reject(s *Session, id uint32, r stats.Reason) {
+	u.rejects = append(u.rejects, fmt.Sprintf("%d:%s", id, r))
+}
 func (u *upRec) Share(s *Session, id uint32, sh *AcceptedShare) {
 	u.ids = append(u.ids, id)
 	u.en2s = append(u.en2s, append([]byte(nil), sh.Extranonce2...))
@@ -492,6 +496,7 @@ func TestUpstreamSeesWhatTheSessionAccepts(t *testing.T) {
 	res, _ = h.req("mining.submit", "alice.rig2", "u1", en2, fmt.Sprintf("%08x", j.CurTime), nonce, "00006000")
 	require.Equal(t, 22, replyTo(t, res, h.id).Error.Code)
 	require.Len(t, up.shares, 1)
+	require.Equal(t, []string{"102:duplicate"}, up.rejects, "refused shares are counted upstream")
 	sh := up.shares[0]
 	require.Equal(t, uint32(102), up.ids[0])
 	require.Equal(t, j, sh.Job)

@@ -125,6 +125,9 @@ func (s *Session) rejectShare(now time.Time, w *worker, reason stats.Reason, e *
 	}
 	if w != nil {
 		w.stats.Reject(now, reason)
+		if rc, ok := s.env.Upstream.(RejectCounter); ok {
+			rc.Reject(s, w.upID, reason)
+		}
 	}
 	s.env.Counter.Share(reason.String())
 	if ce := s.env.Log.Check(zap.DebugLevel, "share rejected"); ce != nil {
