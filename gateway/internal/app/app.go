@@ -5,6 +5,8 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/hashgate/hashgate/gateway/internal/agentlink"
 	"github.com/hashgate/hashgate/gateway/internal/blocksink"
 	"github.com/hashgate/hashgate/gateway/internal/config"
 	"github.com/hashgate/hashgate/gateway/internal/jobfeed"
@@ -57,6 +60,7 @@ type App struct {
 	feed   *jobfeed.Feed
 	sink   *blocksink.Sink
 	pub    *statsout.Publisher
+	agents atomic.Pointer[agentlink.Server] // nil: agent port disabled
 	nc     *nats.Conn
 	alerts *alert.Shipper // nil: no alerts shipped
 
@@ -268,6 +272,9 @@ func (a *App) status() any {
 	if a.pub != nil {
 		s["stats_spooled"] = a.pub.Spooled()
 	}
+	if ag := a.agents.Load(); ag != nil {
+		s["agents"] = ag.Status()
+	}
 	return s
 }
 
@@ -318,7 +325,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	if a.cfg.Stats.Enabled {
 		pub, err := statsout.New(statsout.Options{Conn: nc, Prefix: a.cfg.NATS.Prefix, Coin: a.cfg.Coin,
-			Gateway: a.cfg.Instance, Stats: a.stats, Connections: a.server.Connections,
+			Gateway: a.cfg.Instance, Stats: a.stats, Connections: a.connections,
 			SpoolDir: filepath.Join(a.cfg.RunDir, "gateway-stats"), MaxSpoolBytes: a.cfg.Stats.SpoolBytes,
 			FlushDelay: a.cfg.Stats.FlushDelay.D(), Logger: a.lg.Named("stats")})
 		if err != nil {
@@ -339,8 +346,20 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 
+	var bc jobfeed.Broadcaster = a.server
+	agentDone := make(chan error, 1)
+	agentCtx, stopAgents := context.WithCancel(context.Background())
+	defer stopAgents()
+	if a.cfg.Agent.Listen != "" {
+		if err := a.startAgents(agentCtx, nc, agentDone); err != nil {
+			return err
+		}
+		bc = broadcasters{a.server, a.agents.Load()}
+	} else {
+		agentDone <- nil
+	}
 	a.feed = jobfeed.New(jobfeed.Options{Conn: nc, Prefix: a.cfg.NATS.Prefix, Coin: a.cfg.Coin, Table: a.table,
-		Broadcaster: a.server, Logger: a.lg.Named("jobs")})
+		Broadcaster: bc, Logger: a.lg.Named("jobs")})
 
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
@@ -392,6 +411,10 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	if err := a.server.Stop(sctx); err != nil {
 		a.lg.Warn("stratum engine stop", zap.Error(err))
+	}
+	stopAgents() // agents get Reject shutdown and fail over; pending credits finish
+	if err := <-agentDone; err != nil {
+		a.lg.Warn("agent port", zap.Error(err))
 	}
 	// Give the sink a moment to deliver blocks found in the last instant;
 	// whatever is left stays in the spool for the next start.
@@ -456,4 +479,78 @@ func (a *App) housekeeping(ctx context.Context) {
 				zap.String("via", r.Via), zap.String("reason", r.Reason))
 		}
 	}
+}
+
+// connections counts miners for the per-minute statistics: direct
+// sessions and miners bound on connected agents.
+func (a *App) connections() int64 {
+	n := a.server.Connections()
+	if ag := a.agents.Load(); ag != nil {
+		n += ag.Miners()
+	}
+	return n
+}
+
+// broadcasters fans a job out to the Stratum sessions and the agents.
+type broadcasters []jobfeed.Broadcaster
+
+func (b broadcasters) Broadcast(ctx context.Context, j *work.Job, clean bool) time.Duration {
+	var d time.Duration
+	for _, x := range b {
+		d = max(d, x.Broadcast(ctx, j, clean))
+	}
+	return d
+}
+
+// startAgents opens the agent port; Serve's result goes to done.
+func (a *App) startAgents(ctx context.Context, nc *nats.Conn, done chan<- error) error {
+	c := a.cfg.Agent
+	var agents []agentlink.Agent
+	for _, ag := range c.Agents {
+		tok, err := ag.Secret()
+		if err != nil {
+			return fmt.Errorf("agent.agents %s: %w", ag.ID, err)
+		}
+		prefix, _ := hex.DecodeString(ag.ExtranoncePrefix) // checked by Validate
+		agents = append(agents, agentlink.Agent{ID: ag.ID, Token: tok, Prefix: prefix})
+	}
+	var tlsConf *tls.Config
+	if c.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("agent tls: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	var credit agentlink.Creditor
+	if a.cfg.Stats.Enabled {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("agent port: jetstream: %w", err)
+		}
+		credit = agentlink.JetStreamCreditor{JS: js, Subject: bus.Subject(a.cfg.NATS.Prefix, a.cfg.Coin, bus.TopicStats)}
+	}
+	var events session.EventSink
+	if a.pub != nil {
+		events = a.pub
+	}
+	m := agentlink.NewMetrics()
+	m.Register(a.reg)
+	srv, err := agentlink.New(agentlink.Options{Listen: c.Listen, TLS: tlsConf, Agents: agents, MaxAgents: c.MaxAgents,
+		HandshakeTimeout: c.HandshakeTimeout.D(), IdleTimeout: c.IdleTimeout.D(), ResumeWindow: c.ResumeWindow.D(),
+		SuffixSize: c.SuffixSize, Jobs: a.table, Dedup: a.env.Dedup, PoolMask: a.env.PoolMask.Load,
+		Blocks: a.sink, Events: events, Credit: credit, Source: a.cfg.Instance, Logger: a.lg.Named("agents"),
+		Metrics: m})
+	if err != nil {
+		return err
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	a.agents.Store(srv)
+	go func() { done <- srv.Serve(ctx) }()
+	a.lg.Info("agent port listening", zap.String("listen", addr.String()), zap.Int("agents", len(agents)),
+		zap.Bool("tls", tlsConf != nil))
+	return nil
 }

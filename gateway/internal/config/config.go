@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net"
@@ -30,6 +31,7 @@ type Config struct {
 	Vardiff         Vardiff           `json:"vardiff"`    // difficulty
 	Blocks          Blocks            `json:"blocks"`     // found-block delivery
 	Stats           Stats             `json:"stats"`      // statistics to the metawriter
+	Agent           AgentPort         `json:"agent"`      // the mineragents' port
 	Admin           admin.Config      `json:"admin"`
 	Log             logx.Config       `json:"log"`
 	ShutdownTimeout confutil.Duration `json:"shutdown_timeout"`
@@ -75,6 +77,37 @@ type Stats struct {
 	FlushDelay confutil.Duration `json:"flush_delay"` // a minute is shipped this long after it ends
 }
 
+// AgentPort configures the port farms' mineragents connect to.
+type AgentPort struct {
+	Listen           string            `json:"listen"`            // "" disables the port
+	TLSCertFile      string            `json:"tls_cert_file"`     // with tls_key_file: TLS on the port
+	TLSKeyFile       string            `json:"tls_key_file"`      //
+	MaxAgents        int               `json:"max_agents"`        // connected agents at most
+	HandshakeTimeout confutil.Duration `json:"handshake_timeout"` // Hello to Welcome
+	IdleTimeout      confutil.Duration `json:"idle_timeout"`      // nothing received this long: close
+	ResumeWindow     confutil.Duration `json:"resume_window"`     // an agent process's state is kept this long after its link drops
+	SuffixSize       int               `json:"suffix_size"`       // extranonce1 bytes an agent assigns per miner (1..4)
+	Agents           []AgentAccount    `json:"agents"`
+}
+
+// AgentAccount is one agent allowed on the port.
+type AgentAccount struct {
+	ID        string `json:"id"`
+	Token     string `json:"token"`
+	TokenEnv  string `json:"token_env"`
+	TokenFile string `json:"token_file"`
+	// ExtranoncePrefix (hex, 4 bytes) starts the extranonce1 of every miner
+	// behind the agent: unique per agent, the same on every gateway (so a
+	// failover keeps the miners' work valid), and with a first byte no
+	// gateway uses as gateway_id.
+	ExtranoncePrefix string `json:"extranonce_prefix"`
+}
+
+// Secret resolves the agent's token.
+func (a AgentAccount) Secret() (string, error) {
+	return confutil.ResolveSecret(a.Token, a.TokenEnv, a.TokenFile)
+}
+
 // Node is a fallback submission target.
 type Node struct {
 	Name        string            `json:"name"`
@@ -107,8 +140,10 @@ func Default() Config {
 		},
 		Vardiff: Vardiff{Target: confutil.Duration(vd.Target), Min: vd.Min, Max: vd.Max, Start: vd.Start,
 			Retarget: confutil.Duration(vd.Retarget)},
-		Blocks:          Blocks{AckTimeout: confutil.Duration(2 * time.Second), FallbackAfter: confutil.Duration(3 * time.Second)},
-		Stats:           Stats{Enabled: true, SpoolBytes: 1 << 30, FlushDelay: confutil.Duration(5 * time.Second)},
+		Blocks: Blocks{AckTimeout: confutil.Duration(2 * time.Second), FallbackAfter: confutil.Duration(3 * time.Second)},
+		Stats:  Stats{Enabled: true, SpoolBytes: 1 << 30, FlushDelay: confutil.Duration(5 * time.Second)},
+		Agent: AgentPort{MaxAgents: 64, HandshakeTimeout: confutil.Duration(10 * time.Second),
+			IdleTimeout: confutil.Duration(30 * time.Second), ResumeWindow: confutil.Duration(10 * time.Minute), SuffixSize: 2},
 		Admin:           admin.Config{Listen: "127.0.0.1:0"},
 		Log:             logx.DefaultConfig(),
 		ShutdownTimeout: confutil.Duration(10 * time.Second),
@@ -213,10 +248,70 @@ func (c Config) Validate() error {
 	if c.Stats.SpoolBytes < 1<<20 || c.Stats.FlushDelay.D() < 0 || c.Stats.FlushDelay.D() > 50*time.Second {
 		p.Add("stats", "spool_bytes must be at least 1 MiB and flush_delay 0..50s")
 	}
+	c.validateAgent(&p)
 	p.Merge("admin", c.Admin.Validate())
 	p.Merge("log", c.Log.Validate())
 	if c.ShutdownTimeout.D() <= 0 {
 		p.Add("shutdown_timeout", "must be positive")
 	}
 	return p.Err()
+}
+
+func (c Config) validateAgent(p *confutil.Problems) {
+	a := c.Agent
+	if a.Listen == "" {
+		return
+	}
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		p.Add("agent.listen", "%q is not host:port", a.Listen)
+	}
+	if (a.TLSCertFile == "") != (a.TLSKeyFile == "") {
+		p.Add("agent.tls_cert_file", "set both tls_cert_file and tls_key_file, or neither")
+	}
+	if a.MaxAgents < 1 || a.HandshakeTimeout.D() <= 0 || a.IdleTimeout.D() <= 0 || a.ResumeWindow.D() <= 0 {
+		p.Add("agent", "max_agents, handshake_timeout, idle_timeout and resume_window must be positive")
+	}
+	if a.SuffixSize < 1 || a.SuffixSize > 4 {
+		p.Add("agent.suffix_size", "must be 1..4")
+	}
+	if len(a.Agents) == 0 {
+		p.Add("agent.agents", "the port is enabled but no agent may use it")
+	}
+	ids, prefixes := map[string]bool{}, map[string]bool{}
+	for i, ag := range a.Agents {
+		f := fmt.Sprintf("agent.agents[%d]", i)
+		if !validAgentID(ag.ID) {
+			p.Add(f+".id", "%q: want 1..64 of [A-Za-z0-9._-]", ag.ID)
+		} else if ids[ag.ID] {
+			p.Add(f+".id", "%q twice", ag.ID)
+		}
+		ids[ag.ID] = true
+		if tok, err := ag.Secret(); err != nil || tok == "" {
+			p.Add(f+".token", "no token: %v", err)
+		}
+		raw, err := hex.DecodeString(ag.ExtranoncePrefix)
+		switch {
+		case err != nil || len(raw) != 4:
+			p.Add(f+".extranonce_prefix", "%q: want 4 bytes of hex", ag.ExtranoncePrefix)
+		case int(raw[0]) == c.GatewayID:
+			p.Add(f+".extranonce_prefix", "%q starts with this gateway's id %d: direct miners' extranonce1s do too",
+				ag.ExtranoncePrefix, c.GatewayID)
+		case prefixes[string(raw)]:
+			p.Add(f+".extranonce_prefix", "%q is used by another agent", ag.ExtranoncePrefix)
+		}
+		prefixes[string(raw)] = true
+	}
+}
+
+func validAgentID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

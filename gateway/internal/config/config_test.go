@@ -45,3 +45,29 @@ func TestValidateReportsEverything(t *testing.T) {
 		require.Contains(t, err.Error(), want)
 	}
 }
+
+func TestAgentPort(t *testing.T) {
+	t.Setenv("NODE_RPC_PASS", "pw")
+	t.Setenv("NATS_PASS", "pw")
+	t.Setenv("AGENT_LISTEN", "127.0.0.1:3334")
+	t.Setenv("AGENT_TOKEN", "secret")
+	cfg, err := Load(filepath.Join("..", "..", "..", "conf", "gateway.json"))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:3334", cfg.Agent.Listen)
+	tok, err := cfg.Agent.Agents[0].Secret()
+	require.NoError(t, err)
+	require.Equal(t, "secret", tok)
+
+	// Every problem at once.
+	cfg.GatewayID = 255
+	cfg.Agent.SuffixSize = 9
+	cfg.Agent.Agents = append(cfg.Agent.Agents,
+		AgentAccount{ID: "devnet-agent", Token: "x", ExtranoncePrefix: "ff000001"},
+		AgentAccount{ID: "bad id", ExtranoncePrefix: "0102"})
+	err = cfg.Validate()
+	require.Error(t, err)
+	for _, want := range []string{"agent.suffix_size", "agent.agents[0].extranonce_prefix", "agent.agents[1].id",
+		"agent.agents[1].extranonce_prefix", "agent.agents[2].id", "agent.agents[2].token", "agent.agents[2].extranonce_prefix"} {
+		require.Contains(t, err.Error(), want)
+	}
+}
