@@ -61,6 +61,8 @@ type statsCluster struct {
 	redis    *testutil.Redis
 	natsOpts testutil.NATSOptions
 	natsPort int
+	natsURL  string
+	dir      string // the cluster's config directory
 	stopNATS func()
 
 	env        []string
@@ -77,7 +79,10 @@ type statsCluster struct {
 // startStatsCluster starts everything and waits until every daemon is
 // healthy. The gateway runs with a fixed difficulty statsDiff and a short
 // flush delay; gwInstance names it (the <host> of btc:mh:<host>:<key>).
-func startStatsCluster(t *testing.T, gwInstance string) *statsCluster {
+//
+// mods adjust the gateway's config before it is written (the agent tests
+// add an "agent" section).
+func startStatsCluster(t *testing.T, gwInstance string, mods ...func(gw map[string]any)) *statsCluster {
 	t.Helper()
 	// Fail (never skip) with a clear message when a server binary is
 	// missing.
@@ -106,6 +111,10 @@ func startStatsCluster(t *testing.T, gwInstance string) *statsCluster {
 	gw := gatewayConfig(node, natsURL, sc.runDir, gwInstance, sc.stratum,
 		map[string]any{"target": "5s", "min": statsDiff, "max": statsDiff, "start": statsDiff, "retarget": "30s"})
 	gw["stats"] = map[string]any{"enabled": true, "spool_bytes": 64 << 20, "flush_delay": statsFlushDelay.String()}
+	for _, mod := range mods {
+		mod(gw)
+	}
+	sc.natsURL, sc.dir = natsURL, dir
 	gwConf := filepath.Join(dir, "gateway.json")
 	writeJSON(t, gwConf, gw)
 
