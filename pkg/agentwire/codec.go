@@ -269,7 +269,8 @@ func validDifficulty(d float64) bool {
 
 // validAgentID: 1..MaxNameLen of [A-Za-z0-9._-]; it ends up in logs,
 // metric-free labels and config keys.
-func validAgentID(s string) error {
+// ValidAgentID checks an agent id: 1..MaxNameLen of [A-Za-z0-9._-].
+func ValidAgentID(s string) error {
 	if err := checkLen(len(s), 1, MaxNameLen, "agent id"); err != nil {
 		return err
 	}

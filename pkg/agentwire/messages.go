@@ -121,7 +121,7 @@ func (h *Hello) String() string {
 }
 
 func (h *Hello) check() error {
-	if err := validAgentID(h.AgentID); err != nil {
+	if err := ValidAgentID(h.AgentID); err != nil {
 		return err
 	}
 	if err := checkLen(len(h.Token), 1, MaxTokenLen, "token"); err != nil {
@@ -161,7 +161,7 @@ func (h *Hello) Unmarshal(b []byte) error {
 	out.LastAcked = d.uvarint()
 	out.Instance = d.u64()
 	if d.e == nil {
-		d.fail(validAgentID(out.AgentID))
+		d.fail(ValidAgentID(out.AgentID))
 	}
 	if d.e == nil && out.Instance == 0 {
 		d.failf("%w: instance 0", ErrInvalid)

@@ -388,7 +388,7 @@ func (l *ledger) awaitPublished(id uint64, done <-chan struct{}) bool {
 }
 
 // decide checks a Hello and allocates the session (agentwire.Accept).
-func (s *Server) decide(h *agentwire.Hello, remote string) (*agentwire.Welcome, *agentwire.Reject, *ledger) {
+func (s *Server) decide(h *agentwire.Hello) (*agentwire.Welcome, *agentwire.Reject, *ledger) {
 	a, known := s.agents[h.AgentID]
 	good := known && subtle.ConstantTimeCompare([]byte(a.Token), []byte(h.Token)) == 1
 	if !good {

@@ -82,7 +82,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	_ = nc.SetDeadline(time.Now().Add(s.o.HandshakeTimeout))
 	var led *ledger
 	h, w, err := agentwire.Accept(conn, func(h *agentwire.Hello) (*agentwire.Welcome, *agentwire.Reject) {
-		w, r, l := s.decide(h, remote)
+		w, r, l := s.decide(h)
 		led = l
 		return w, r
 	})
@@ -244,10 +244,11 @@ func (l *link) reader() {
 func (l *link) login(now time.Time, m *agentwire.MinerLogin) {
 	s := l.srv
 	b := &binding{mask: m.VersionMask & s.o.PoolMask(), peer: ipOf(m.PeerIP)}
-	user, worker, ok := session.ParseAccount(m.User + "." + m.Worker)
-	if m.Worker == "" {
-		user, worker, ok = session.ParseAccount(m.User)
+	account := m.User
+	if m.Worker != "" {
+		account += "." + m.Worker
 	}
+	user, worker, ok := session.ParseAccount(account)
 	b.user, b.worker = user, worker
 	b.valid = ok && len(m.Extranonce1Suffix) == s.o.SuffixSize
 	if b.valid {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashgate/hashgate/pkg/admin"
+	"github.com/hashgate/hashgate/pkg/agentwire"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/confutil"
 	"github.com/hashgate/hashgate/pkg/logx"
@@ -280,8 +281,8 @@ func (c Config) validateAgent(p *confutil.Problems) {
 	ids, prefixes := map[string]bool{}, map[string]bool{}
 	for i, ag := range a.Agents {
 		f := fmt.Sprintf("agent.agents[%d]", i)
-		if !validAgentID(ag.ID) {
-			p.Add(f+".id", "%q: want 1..64 of [A-Za-z0-9._-]", ag.ID)
+		if err := agentwire.ValidAgentID(ag.ID); err != nil {
+			p.Add(f+".id", "%v", err)
 		} else if ids[ag.ID] {
 			p.Add(f+".id", "%q twice", ag.ID)
 		}
@@ -301,17 +302,4 @@ func (c Config) validateAgent(p *confutil.Problems) {
 		}
 		prefixes[string(raw)] = true
 	}
-}
-
-func validAgentID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
