@@ -166,23 +166,7 @@ func checkAgentRedis(t *testing.T, ac *agentCluster, r result) {
 	t.Helper()
 	rd := ac.redis
 	kd := float64(r.accepted) * statsDiff
-	shares, _ := countSum(t, rd, "btc:s:"+statsUser)
-	require.Equal(t, r.accepted, shares, "btc:s:alice")
-	requireRel(t, kd, floatSum(t, rd, "btc:p:"+statsUser), "btc:p:alice")
-	requireRel(t, kd/r.netDiff, floatSum(t, rd, "btc:g:"+statsUser), "btc:g:alice")
-	rejects, _ := countSum(t, rd, "btc:s:"+statsUser+":reject")
-	require.Equal(t, r.rejected, rejects, "btc:s:alice:reject")
-	for _, w := range statsWorkers {
-		tl := r.tallies[w]
-		require.Positive(t, tl.accepted, "worker %s had no accepted shares", w)
-		require.Positive(t, tl.rejected, "worker %s had no rejected shares", w)
-		key := "btc:s:" + statsUser + ":" + w
-		n, _ := countSum(t, rd, key)
-		require.Equal(t, tl.accepted, n, key)
-		requireRel(t, float64(tl.accepted)*statsDiff, floatSum(t, rd, "btc:p:"+statsUser+":"+w), "btc:p:alice:"+w)
-		n, _ = countSum(t, rd, key+":reject")
-		require.Equal(t, tl.rejected, n, key+":reject")
-	}
+	checkUserWorkers(t, rd, r)
 	// Pool-wide monitor values include the agent's shares.
 	require.Equal(t, float64(r.accepted), floatSum(t, rd, "btc:m:share"), "btc:m:share")
 	requireRel(t, kd, floatSum(t, rd, "btc:m:pow"), "btc:m:pow")
@@ -195,24 +179,7 @@ func checkAgentRedis(t *testing.T, ac *agentCluster, r result) {
 	// Events as for a direct miner: one new worker, one connection and one
 	// disconnection per worker (the failover re-announces miners without
 	// events), the block once.
-	newworker := redisStrings(t, rd, "LRANGE", "newworker", "0", "-1")
-	newevent := redisStrings(t, rd, "LRANGE", "newevent", "0", "-1")
-	countOf := func(list []string, entry string) int {
-		n := 0
-		for _, e := range list {
-			if e == entry {
-				n++
-			}
-		}
-		return n
-	}
-	for _, w := range statsWorkers {
-		require.Equal(t, 1, countOf(newworker, fmt.Sprintf(`{"user":"alice","worker":"%s","coin":"btc"}`, w)),
-			"newworker entries for %s: %q", w, newworker)
-		require.Equal(t, r.connects[w], countOf(newevent,
-			fmt.Sprintf(`{"user":"alice","worker":"%s","coin":"btc","peer":"127.0.0.1","event":"connected"}`, w)),
-			"connected events for %s: %q", w, newevent)
-	}
+	checkWorkerEvents(t, rd, r, false)
 	if r.blockHash != "" {
 		newblock := redisStrings(t, rd, "LRANGE", "newblock", "0", "-1")
 		require.Contains(t, newblock, fmt.Sprintf(`{"name":"BTC","hash":"%s","user":"alice","worker":"rig1"}`, r.blockHash))

@@ -877,25 +877,19 @@ func waitApplied(t *testing.T, sc *statsCluster, r result, timeout time.Duration
 	}
 }
 
-// checkRedis asserts the Redis layout against the answers.
-func checkRedis(t *testing.T, sc *statsCluster, r result) {
+// checkUserWorkers asserts the per user and per worker counts against the
+// answers: accepted shares, their difficulty, goal and rejects.
+func checkUserWorkers(t *testing.T, rd *testutil.Redis, r result) {
 	t.Helper()
-	rd := sc.redis
 	k, j := r.accepted, r.rejected
 	kd := float64(k) * statsDiff
-	requireRel(t, kd, r.diffSum, "answers: accepted difficulty")
-
-	// Per user.
-	shares, minutes := countSum(t, rd, "btc:s:"+statsUser)
+	shares, _ := countSum(t, rd, "btc:s:"+statsUser)
 	require.Equal(t, k, shares, "btc:s:alice")
-	require.GreaterOrEqual(t, minutes, 2, "btc:s:alice must have at least two minute fields")
 	requireRel(t, kd, floatSum(t, rd, "btc:p:"+statsUser), "btc:p:alice")
 	rejects, _ := countSum(t, rd, "btc:s:"+statsUser+":reject")
 	require.Equal(t, j, rejects, "btc:s:alice:reject")
 	require.Positive(t, r.netDiff)
 	requireRel(t, kd/r.netDiff, floatSum(t, rd, "btc:g:"+statsUser), "btc:g:alice (difficulty / network difficulty)")
-
-	// Per worker.
 	for _, w := range statsWorkers {
 		tl := r.tallies[w]
 		require.Positive(t, tl.accepted, "worker %s had no accepted shares", w)
@@ -907,6 +901,50 @@ func checkRedis(t *testing.T, sc *statsCluster, r result) {
 		n, _ = countSum(t, rd, key+":reject")
 		require.Equal(t, tl.rejected, n, key+":reject")
 	}
+}
+
+// checkWorkerEvents asserts the workers' events: one newworker entry each
+// and one connected (and, with disconnects, one disconnected) event per
+// connection the flow made.
+func checkWorkerEvents(t *testing.T, rd *testutil.Redis, r result, disconnects bool) {
+	t.Helper()
+	newworker := redisStrings(t, rd, "LRANGE", "newworker", "0", "-1")
+	newevent := redisStrings(t, rd, "LRANGE", "newevent", "0", "-1")
+	countOf := func(list []string, entry string) int {
+		n := 0
+		for _, e := range list {
+			if e == entry {
+				n++
+			}
+		}
+		return n
+	}
+	events := []string{"connected"}
+	if disconnects {
+		events = append(events, "disconnected")
+	}
+	for _, w := range statsWorkers {
+		require.Equal(t, 1, countOf(newworker, fmt.Sprintf(`{"user":"alice","worker":"%s","coin":"btc"}`, w)),
+			"newworker entries for %s: %q", w, newworker)
+		for _, ev := range events {
+			require.Equal(t, r.connects[w], countOf(newevent,
+				fmt.Sprintf(`{"user":"alice","worker":"%s","coin":"btc","peer":"127.0.0.1","event":"%s"}`, w, ev)),
+				"%s events for %s: %q", ev, w, newevent)
+		}
+	}
+}
+
+// checkRedis asserts the Redis layout against the answers.
+func checkRedis(t *testing.T, sc *statsCluster, r result) {
+	t.Helper()
+	rd := sc.redis
+	k, j := r.accepted, r.rejected
+	kd := float64(k) * statsDiff
+	requireRel(t, kd, r.diffSum, "answers: accepted difficulty")
+
+	_, minutes := countSum(t, rd, "btc:s:"+statsUser)
+	require.GreaterOrEqual(t, minutes, 2, "btc:s:alice must have at least two minute fields")
+	checkUserWorkers(t, rd, r)
 
 	// Pool-wide and per gateway host monitor values.
 	mon := func(key string) float64 { return floatSum(t, rd, "btc:m:"+key) }
@@ -947,28 +985,7 @@ func checkRedis(t *testing.T, sc *statsCluster, r result) {
 		require.Contains(t, monitor, key, "monitor:keys")
 	}
 
-	// Events, each exactly once.
-	newworker := redisStrings(t, rd, "LRANGE", "newworker", "0", "-1")
-	newevent := redisStrings(t, rd, "LRANGE", "newevent", "0", "-1")
-	countOf := func(list []string, entry string) int {
-		n := 0
-		for _, e := range list {
-			if e == entry {
-				n++
-			}
-		}
-		return n
-	}
-	for _, w := range statsWorkers {
-		require.Equal(t, 1, countOf(newworker, fmt.Sprintf(`{"user":"alice","worker":"%s","coin":"btc"}`, w)),
-			"newworker entries for %s: %q", w, newworker)
-		require.Equal(t, r.connects[w], countOf(newevent,
-			fmt.Sprintf(`{"user":"alice","worker":"%s","coin":"btc","peer":"127.0.0.1","event":"connected"}`, w)),
-			"connected events for %s: %q", w, newevent)
-		require.Equal(t, r.connects[w], countOf(newevent,
-			fmt.Sprintf(`{"user":"alice","worker":"%s","coin":"btc","peer":"127.0.0.1","event":"disconnected"}`, w)),
-			"disconnected events for %s: %q", w, newevent)
-	}
+	checkWorkerEvents(t, rd, r, true)
 	newblock := redisStrings(t, rd, "LRANGE", "newblock", "0", "-1")
 	require.Len(t, newblock, len(r.tallies[statsWorkers[0]].blocks), "newblock: %q", newblock)
 	for _, h := range r.tallies[statsWorkers[0]].blocks {
