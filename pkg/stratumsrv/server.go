@@ -35,6 +35,7 @@ const (
 	ReasonMaxConnections = "max_connections"
 	ReasonShutdown       = "shutdown"
 	ReasonOperator       = "operator"
+	ReasonRefused        = "refused"
 )
 
 // maxLinesPerCall bounds the lines handled in one OnTraffic so one chatty
@@ -51,6 +52,9 @@ type Options struct {
 	AuthTimeout    time.Duration
 	Logger         *zap.Logger
 	Metrics        *Metrics
+	// Admit, if set, is asked for every new connection; false refuses it
+	// (the mineragent while no pool link has been up for too long).
+	Admit func() bool
 }
 
 // Server implements gnet.EventHandler.
@@ -131,6 +135,11 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if s.conns.Add(1) > int64(s.o.MaxConnections) {
 		s.conns.Add(-1)
 		s.o.Metrics.Closed.WithLabelValues(ReasonMaxConnections).Inc()
+		return nil, gnet.Close
+	}
+	if s.o.Admit != nil && !s.o.Admit() {
+		s.conns.Add(-1)
+		s.o.Metrics.Closed.WithLabelValues(ReasonRefused).Inc()
 		return nil, gnet.Close
 	}
 	s.o.Metrics.Connections.Inc()

@@ -1,0 +1,248 @@
+// Package config holds the mineragent's configuration: defaults, strict
+// loading and validation that reports every problem at once.
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"time"
+
+	"github.com/hashgate/hashgate/pkg/admin"
+	"github.com/hashgate/hashgate/pkg/agentwire"
+	"github.com/hashgate/hashgate/pkg/confutil"
+	"github.com/hashgate/hashgate/pkg/logx"
+	"github.com/hashgate/hashgate/pkg/vardiff"
+)
+
+// Config is the mineragent configuration (conf/mineragent.json documents
+// every key).
+type Config struct {
+	Instance  string   `json:"instance"`   // name in logs
+	RunDir    string   `json:"run_dir"`    // mineragent.pid and mineragent.admin
+	AgentID   string   `json:"agent_id"`   // the id the gateways know this agent by
+	Token     string   `json:"token"`      // the agent's secret, or:
+	TokenEnv  string   `json:"token_env"`  // the environment variable holding it, or
+	TokenFile string   `json:"token_file"` // the file holding it
+	Upstream  Upstream `json:"upstream"`   // the link to the pool
+	Stratum   Stratum  `json:"stratum"`    // the farm's miners
+	Vardiff   Vardiff  `json:"vardiff"`    // per-miner difficulty
+	// BatchInterval is the longest a share waits before it goes upstream.
+	BatchInterval confutil.Duration `json:"batch_interval"`
+	// MaxReplayAge and MaxReplayShares bound what is kept for replay while
+	// no gateway acknowledges it; older batches are dropped and counted.
+	MaxReplayAge    confutil.Duration `json:"max_replay_age"`
+	MaxReplayShares int               `json:"max_replay_shares"`
+	// NoUpstreamTimeout: with no gateway for this long, miners are sent to
+	// Fallback (client.reconnect) or disconnected, and new miners are
+	// refused until a gateway is back.
+	NoUpstreamTimeout confutil.Duration `json:"no_upstream_timeout"`
+	Fallback          Fallback          `json:"fallback"`
+	Admin             admin.Config      `json:"admin"`
+	Log               logx.Config       `json:"log"`
+	ShutdownTimeout   confutil.Duration `json:"shutdown_timeout"`
+}
+
+// Upstream configures the link to the pool's gateways.
+type Upstream struct {
+	Servers          []Server          `json:"servers"`           // in order of preference
+	Codec            string            `json:"codec"`             // zstd (default), s2 or none
+	DialTimeout      confutil.Duration `json:"dial_timeout"`      // TCP connect, per server
+	HandshakeTimeout confutil.Duration `json:"handshake_timeout"` // Hello to Welcome
+	PingInterval     confutil.Duration `json:"ping_interval"`     // liveness pings
+	ReadTimeout      confutil.Duration `json:"read_timeout"`      // nothing received this long: the link is dead
+	RetryInterval    confutil.Duration `json:"retry_interval"`    // pause after every server failed
+	FailbackAfter    confutil.Duration `json:"failback_after"`    // on a later server this long: try the first again (0: never)
+}
+
+// Server is one gateway agent port.
+type Server struct {
+	Addr       string `json:"addr"`        // host:port
+	TLS        bool   `json:"tls"`         // wrap the link in TLS
+	ServerName string `json:"server_name"` // TLS name to verify (default: the host of addr)
+	CAFile     string `json:"ca_file"`     // PEM roots to verify with (default: the system's)
+}
+
+// Stratum configures the miners' listener and sessions.
+type Stratum struct {
+	Listen          string            `json:"listen"`            // e.g. "0.0.0.0:3333"
+	Loops           int               `json:"loops"`             // gnet event loops; 0 = one per core
+	MaxConnections  int               `json:"max_connections"`   // refuse new connections above this
+	MaxLine         int               `json:"max_line"`          // longest request line in bytes
+	IdleTimeout     confutil.Duration `json:"idle_timeout"`      // close sessions silent this long
+	AuthTimeout     confutil.Duration `json:"auth_timeout"`      // close sessions not authorized this long after connecting
+	MaxPendingBytes int               `json:"max_pending_bytes"` // close slow readers whose outbound buffer exceeds this
+	MaxBadRequests  int               `json:"max_bad_requests"`  // malformed requests tolerated per connection
+	ResumeWindow    confutil.Duration `json:"resume_window"`     // a disconnected miner's extranonce1 is kept this long
+	StaleGrace      confutil.Duration `json:"stale_grace"`       // previous-height jobs still checked for blocks
+	MaxWorkers      int               `json:"max_workers"`       // distinct workers per connection
+}
+
+// Vardiff configures per-miner difficulty.
+type Vardiff struct {
+	Target   confutil.Duration `json:"target"`
+	Min      float64           `json:"min"`
+	Max      float64           `json:"max"`
+	Start    float64           `json:"start"`
+	Retarget confutil.Duration `json:"retarget"`
+}
+
+// Fallback is where miners are sent when no gateway is reachable.
+type Fallback struct {
+	Host string `json:"host"` // "" = disconnect them cleanly instead
+	Port int    `json:"port"`
+}
+
+// Default returns the defaults every file is applied on top of.
+func Default() Config {
+	vd := vardiff.DefaultConfig()
+	return Config{
+		Instance: "mineragent", RunDir: "run",
+		Upstream: Upstream{Codec: "zstd", DialTimeout: confutil.Duration(500 * time.Millisecond),
+			HandshakeTimeout: confutil.Duration(3 * time.Second), PingInterval: confutil.Duration(5 * time.Second),
+			ReadTimeout: confutil.Duration(30 * time.Second), RetryInterval: confutil.Duration(time.Second),
+			FailbackAfter: confutil.Duration(10 * time.Minute)},
+		Stratum: Stratum{
+			Listen: "0.0.0.0:3333", MaxConnections: 19000, MaxLine: 16 << 10,
+			IdleTimeout: confutil.Duration(10 * time.Minute), AuthTimeout: confutil.Duration(60 * time.Second),
+			MaxPendingBytes: 256 << 10, MaxBadRequests: 20, ResumeWindow: confutil.Duration(10 * time.Minute),
+			StaleGrace: confutil.Duration(30 * time.Second), MaxWorkers: 64,
+		},
+		Vardiff: Vardiff{Target: confutil.Duration(vd.Target), Min: vd.Min, Max: vd.Max, Start: vd.Start,
+			Retarget: confutil.Duration(vd.Retarget)},
+		BatchInterval: confutil.Duration(100 * time.Millisecond),
+		MaxReplayAge:  confutil.Duration(10 * time.Minute), MaxReplayShares: 1 << 20,
+		NoUpstreamTimeout: confutil.Duration(2 * time.Minute),
+		Admin:             admin.Config{Listen: "127.0.0.1:0"},
+		Log:               logx.DefaultConfig(),
+		ShutdownTimeout:   confutil.Duration(10 * time.Second),
+	}
+}
+
+// Load reads path over the defaults and validates the result.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if err := confutil.Load(path, &cfg); err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Secret resolves the agent's token.
+func (c Config) Secret() (string, error) {
+	return confutil.ResolveSecret(c.Token, c.TokenEnv, c.TokenFile)
+}
+
+// VardiffConfig converts the section for the vardiff package.
+func (c Config) VardiffConfig() vardiff.Config {
+	return vardiff.Config{Target: c.Vardiff.Target.D(), Min: c.Vardiff.Min, Max: c.Vardiff.Max,
+		Start: c.Vardiff.Start, Retarget: c.Vardiff.Retarget.D()}
+}
+
+// CodecValue returns the upstream codec (valid after Validate).
+func (c Config) CodecValue() agentwire.Codec {
+	switch c.Upstream.Codec {
+	case "s2":
+		return agentwire.CodecS2
+	case "none":
+		return agentwire.CodecNone
+	}
+	return agentwire.CodecZstd
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var p confutil.Problems
+	if c.Instance == "" {
+		p.Add("instance", "must be set")
+	}
+	if c.RunDir == "" {
+		p.Add("run_dir", "must be set")
+	}
+	if err := agentwire.ValidAgentID(c.AgentID); err != nil {
+		p.Add("agent_id", "%v", err)
+	}
+	if tok, err := c.Secret(); err != nil {
+		p.Add("token", "%v", err)
+	} else if tok == "" || len(tok) > agentwire.MaxTokenLen {
+		p.Add("token", "must be 1..%d bytes (token, token_env or token_file)", agentwire.MaxTokenLen)
+	}
+	u := c.Upstream
+	if len(u.Servers) == 0 {
+		p.Add("upstream.servers", "list at least one gateway agent port")
+	}
+	for i, s := range u.Servers {
+		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+			p.Add(fmt.Sprintf("upstream.servers[%d].addr", i), "%q is not host:port", s.Addr)
+		}
+		if !s.TLS && (s.ServerName != "" || s.CAFile != "") {
+			p.Add(fmt.Sprintf("upstream.servers[%d]", i), "server_name and ca_file need tls: true")
+		}
+	}
+	switch u.Codec {
+	case "zstd", "s2", "none":
+	default:
+		p.Add("upstream.codec", "%q: want zstd, s2 or none", u.Codec)
+	}
+	if u.DialTimeout.D() <= 0 || u.HandshakeTimeout.D() <= 0 || u.PingInterval.D() <= 0 || u.RetryInterval.D() <= 0 {
+		p.Add("upstream", "dial_timeout, handshake_timeout, ping_interval and retry_interval must be positive")
+	}
+	if u.ReadTimeout.D() < 2*u.PingInterval.D() {
+		p.Add("upstream.read_timeout", "must be at least twice ping_interval")
+	}
+	if u.FailbackAfter.D() < 0 {
+		p.Add("upstream.failback_after", "must not be negative")
+	}
+	s := c.Stratum
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		p.Add("stratum.listen", "%q is not host:port", s.Listen)
+	}
+	if s.Loops < 0 || s.Loops > 256 {
+		p.Add("stratum.loops", "must be 0..256")
+	}
+	if s.MaxConnections < 1 || s.MaxConnections > 19900 {
+		p.Add("stratum.max_connections", "must be 1..19900 (one process holds at most about 19,990 sockets here)")
+	}
+	if s.MaxLine < 512 || s.MaxLine > 1<<20 {
+		p.Add("stratum.max_line", "must be 512..1048576")
+	}
+	if s.IdleTimeout.D() <= 0 || s.AuthTimeout.D() <= 0 || s.ResumeWindow.D() < 0 || s.StaleGrace.D() < 0 {
+		p.Add("stratum", "idle_timeout and auth_timeout must be positive; resume_window and stale_grace not negative")
+	}
+	if s.MaxPendingBytes < 4096 {
+		p.Add("stratum.max_pending_bytes", "must be at least 4096")
+	}
+	if s.MaxBadRequests < 0 {
+		p.Add("stratum.max_bad_requests", "must not be negative")
+	}
+	if s.MaxWorkers < 1 {
+		p.Add("stratum.max_workers", "must be at least 1")
+	}
+	if err := c.VardiffConfig().Validate(); err != nil {
+		p.Merge("vardiff", err)
+	}
+	if v := c.Vardiff; math.IsNaN(v.Start) || v.Start < v.Min || v.Start > v.Max {
+		p.Add("vardiff.start", "must be within [min, max]")
+	}
+	if c.BatchInterval.D() < time.Millisecond || c.BatchInterval.D() > 5*time.Second {
+		p.Add("batch_interval", "must be 1ms..5s")
+	}
+	if c.MaxReplayAge.D() <= 0 || c.MaxReplayAge.D() > time.Hour {
+		p.Add("max_replay_age", "must be positive and at most 1h (gateways credit nothing older)")
+	}
+	if c.MaxReplayShares < 1000 {
+		p.Add("max_replay_shares", "must be at least 1000")
+	}
+	if c.NoUpstreamTimeout.D() <= 0 {
+		p.Add("no_upstream_timeout", "must be positive")
+	}
+	if c.Fallback.Host != "" && (c.Fallback.Port < 1 || c.Fallback.Port > 65535) {
+		p.Add("fallback.port", "must be 1..65535 with fallback.host")
+	}
+	p.Merge("admin", c.Admin.Validate())
+	p.Merge("log", c.Log.Validate())
+	if c.ShutdownTimeout.D() <= 0 {
+		p.Add("shutdown_timeout", "must be positive")
+	}
+	return p.Err()
+}
