@@ -1,9 +1,3 @@
-//go:build mineragent_e2e
-
-// This file is the acceptance test of issue 5 for the mineragent daemon,
-// which has not landed yet: it is built only with -tags mineragent_e2e and
-// is enabled (the tag removed) together with the daemon.
-
 package main
 
 // Acceptance tests of the mineragent, end to end with real processes:
@@ -25,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,8 +121,11 @@ func startAgentCluster(t *testing.T) *agentCluster {
 // agentStatus is the part of the mineragent's /status the tests read.
 type agentStatus struct {
 	Upstream struct {
-		Server string `json:"server"`
-		Linked bool   `json:"linked"`
+		Server    string `json:"server"`
+		Linked    bool   `json:"linked"`
+		Replayed  uint64 `json:"batches_replayed"`
+		Pending   int    `json:"pending_shares"`
+		Failovers uint64 `json:"failovers"`
 	} `json:"upstream"`
 }
 
@@ -220,7 +218,15 @@ func TestAgentEndToEnd(t *testing.T) {
 	require.NoError(t, getJSON(ac.agentAdmin+"/status", &st))
 	require.Equal(t, ac.agentA, st.Upstream.Server, "the agent starts on the first gateway")
 
-	// (2) SIGKILL the gateway the agent uses while shares flow.
+	// (2) SIGKILL the gateway the agent uses while shares flow, at a moment
+	// when it holds batches it has not acknowledged (frozen with SIGSTOP
+	// first, so some may be credited already): the agent replays them to
+	// gw-b and nothing is credited twice.
+	require.NoError(t, ac.gateway.cmd.Process.Signal(syscall.SIGSTOP))
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		var st agentStatus
+		return getJSON(ac.agentAdmin+"/status", &st) == nil && st.Upstream.Pending >= 3
+	}, "shares did not wait for gw-a's acknowledgement")
 	require.NoError(t, ac.gateway.cmd.Process.Kill())
 	<-ac.gateway.done
 	killed := time.Now()
@@ -238,6 +244,10 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	progress(before + 60)
 	r := f.result(t)
+	require.NoError(t, getJSON(ac.agentAdmin+"/status", &st))
+	t.Logf("agent: %d failover(s), %d batches replayed", st.Upstream.Failovers, st.Upstream.Replayed)
+	require.Equal(t, uint64(1), st.Upstream.Failovers)
+	require.Positive(t, st.Upstream.Replayed, "the unacknowledged batches were replayed")
 	t.Logf("answers: %d accepted, %d rejected %v, block %s", r.accepted, r.rejected, r.reasons, r.blockHash)
 	require.NotEmpty(t, r.blockHash)
 	require.Positive(t, r.reasons["duplicate"])

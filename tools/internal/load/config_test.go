@@ -1,10 +1,13 @@
 package load
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hashgate/hashgate/tools/internal/procstat"
 )
 
 func TestParseSources(t *testing.T) {
@@ -117,4 +120,45 @@ func TestAcceptedReply(t *testing.T) {
 		require.Equal(t, tc.ok, ok, tc.line)
 		require.Equal(t, tc.id, id, tc.line)
 	}
+}
+
+// TestAgentUpstreamReport: against a mineragent, the report gives its
+// link's bandwidth and bytes per share from the /metrics deltas.
+func TestAgentUpstreamReport(t *testing.T) {
+	parse := func(text string) procstat.Metrics {
+		m, err := procstat.ParseMetrics(strings.NewReader(text))
+		require.NoError(t, err)
+		return m
+	}
+	at := time.Now()
+	before := parse(`mineragent_upstream_wire_bytes_sent_total 1000
+mineragent_upstream_wire_bytes_received_total 500
+mineragent_upstream_raw_bytes_sent_total 3000
+mineragent_upstream_share_results_total{result="accepted"} 10
+mineragent_upstream_share_results_total{result="duplicate"} 1
+mineragent_shares_total{result="accepted"} 10
+`)
+	after := parse(`mineragent_upstream_wire_bytes_sent_total 86000
+mineragent_upstream_wire_bytes_received_total 3000
+mineragent_upstream_raw_bytes_sent_total 200000
+mineragent_upstream_share_results_total{result="accepted"} 10010
+mineragent_upstream_share_results_total{result="duplicate"} 7
+mineragent_shares_total{result="accepted"} 10010
+mineragent_shares_total{result="duplicate"} 3
+`)
+	gw := gwSamples{connected: gwSample{at: at, metrics: before}, end: gwSample{at: at.Add(10 * time.Second), metrics: after}}
+	r := buildReport(&Config{Addr: "127.0.0.1:1", Conns: 1, Procs: 1}, nil, nil, gw)
+	require.NotNil(t, r.Gateway)
+	require.Equal(t, map[string]float64{"accepted": 10000, "duplicate": 3}, r.Gateway.Shares)
+	u := r.Gateway.Upstream
+	require.NotNil(t, u)
+	require.Equal(t, 85000.0, u.WireBytesSent)
+	require.Equal(t, 10000.0, u.SharesAccepted)
+	require.Equal(t, 8.5, u.BytesPerShare)
+	require.Equal(t, 68.0, u.KbitPerSecUp) // 85,000 B in 10 s
+	require.Equal(t, 2.0, u.KbitPerSecDown)
+
+	var out strings.Builder
+	r.WriteText(&out)
+	require.Contains(t, out.String(), "68.00 kbit/s up")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashgate/hashgate/tools/internal/hist"
+	"github.com/hashgate/hashgate/tools/internal/procstat"
 )
 
 // Report is the result of a load run. Times are milliseconds unless the
@@ -139,6 +140,24 @@ type GatewayReport struct {
 	Broadcasts     float64            `json:"broadcasts,omitempty"`
 	BroadcastAvgMs float64            `json:"broadcast_avg_ms,omitempty"`
 	Connections    float64            `json:"connections,omitempty"`
+	// Upstream is set when the target is a mineragent: its link to the
+	// pool during the run.
+	Upstream *UpstreamReport `json:"upstream,omitempty"`
+}
+
+// UpstreamReport is a mineragent's pool link over the measured run, from
+// its /metrics.
+type UpstreamReport struct {
+	WireBytesSent     float64 `json:"wire_bytes_sent"`
+	WireBytesReceived float64 `json:"wire_bytes_received"`
+	RawBytesSent      float64 `json:"raw_bytes_sent"`
+	KbitPerSecUp      float64 `json:"kbit_per_s_up"`
+	KbitPerSecDown    float64 `json:"kbit_per_s_down"`
+	// SharesAccepted are the gateways' accepted verdicts on the agent's
+	// shares; BytesPerShare the wire bytes sent per such share (everything
+	// included: logins, pings, framing).
+	SharesAccepted float64 `json:"shares_accepted"`
+	BytesPerShare  float64 `json:"bytes_per_share"`
 }
 
 type gwSamples struct{ before, connected, end gwSample }
@@ -283,10 +302,12 @@ func buildReport(cfg *Config, connected, results []event, gw gwSamples) *Report 
 		g := r.Gateway
 		a, b := gw.connected.metrics, gw.end.metrics
 		g.Shares = map[string]float64{}
-		before := a.ByLabel("pool_gateway_shares_total", "result")
-		for k, v := range b.ByLabel("pool_gateway_shares_total", "result") {
-			if d := v - before[k]; d != 0 {
-				g.Shares[k] = d
+		for _, name := range []string{"pool_gateway_shares_total", "mineragent_shares_total"} {
+			before := a.ByLabel(name, "result")
+			for k, v := range b.ByLabel(name, "result") {
+				if d := v - before[k]; d != 0 {
+					g.Shares[k] = d
+				}
 			}
 		}
 		n := b.Sum("pool_gateway_notify_broadcast_seconds_count") - a.Sum("pool_gateway_notify_broadcast_seconds_count")
@@ -296,8 +317,29 @@ func buildReport(cfg *Config, connected, results []event, gw gwSamples) *Report 
 			g.BroadcastAvgMs = round(sum/n*1e3, 3)
 		}
 		g.Connections = b.Sum("pool_gateway_connections")
+		g.Upstream = upstreamReport(a, b, gw.end.at.Sub(gw.connected.at).Seconds())
 	}
 	return r
+}
+
+// upstreamReport reads a mineragent's link counters (nil for a gateway).
+func upstreamReport(a, b procstat.Metrics, wall float64) *UpstreamReport {
+	const sent = "mineragent_upstream_wire_bytes_sent_total"
+	if _, ok := b[sent]; !ok {
+		return nil
+	}
+	d := func(name string, match ...string) float64 { return b.Sum(name, match...) - a.Sum(name, match...) }
+	u := &UpstreamReport{WireBytesSent: d(sent), WireBytesReceived: d("mineragent_upstream_wire_bytes_received_total"),
+		RawBytesSent: d("mineragent_upstream_raw_bytes_sent_total"),
+		SharesAccepted: d("mineragent_upstream_share_results_total", `result="accepted"`)}
+	if wall > 0 {
+		u.KbitPerSecUp = round(u.WireBytesSent*8/1000/wall, 2)
+		u.KbitPerSecDown = round(u.WireBytesReceived*8/1000/wall, 2)
+	}
+	if u.SharesAccepted > 0 {
+		u.BytesPerShare = round(u.WireBytesSent/u.SharesAccepted, 2)
+	}
+	return u
 }
 
 type mergedJob struct {
@@ -422,6 +464,10 @@ func (r *Report) WriteText(w io.Writer) {
 			}
 			p("             metrics: shares %s; %g broadcasts, avg %.3f ms to queue; %g connections",
 				shares, g.Broadcasts, g.BroadcastAvgMs, g.Connections)
+		}
+		if u := g.Upstream; u != nil {
+			p("upstream     agent link: %.2f kbit/s up, %.2f kbit/s down; %.2f bytes per share accepted upstream (%g shares); %.0f bytes sent (%.0f before compression)",
+				u.KbitPerSecUp, u.KbitPerSecDown, u.BytesPerShare, u.SharesAccepted, u.WireBytesSent, u.RawBytesSent)
 		}
 	}
 }
