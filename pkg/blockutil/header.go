@@ -4,9 +4,15 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
+
+// MaxFutureBlockTime is how far ahead of the network-adjusted time a
+// block's timestamp may be (consensus): shares and blocks with a later
+// ntime are refused.
+const MaxFutureBlockTime = 2 * time.Hour
 
 // HeaderLen is the size of a serialised block header.
 const HeaderLen = 80

@@ -36,7 +36,7 @@ import (
 )
 
 // MaxFutureTime bounds a share's ntime ahead of our clock (consensus: 2 h).
-const MaxFutureTime = 2 * time.Hour
+const MaxFutureTime = work.MaxFutureTime
 
 // Close reasons (also the reason label of the closed-connections metric).
 const (

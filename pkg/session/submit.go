@@ -5,7 +5,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/stats"
 	"github.com/hashgate/hashgate/pkg/stratum"
@@ -31,33 +30,15 @@ func (s *Session) submit(now time.Time) {
 		s.rejectShare(now, w, stats.BadExtranonce2, stratum.ErrBadExtranonce2)
 		return
 	}
-	job, stale, ok := s.env.Jobs.Get(string(sub.Job()))
+	c, reason, ok := s.env.Jobs.Check(s.env.Dedup, &work.Submission{JobID: string(sub.Job()), Extranonce1: s.en1,
+		Extranonce2: sub.EN2(), NTime: sub.NTime, Nonce: sub.Nonce, Rolled: sub.HasVersionBits,
+		VersionBits: sub.VersionBits, Mask: s.mask}, now, &s.scratch)
 	if !ok {
-		s.rejectShare(now, w, stats.UnknownJob, stratum.ErrJobNotFound)
+		s.rejectShare(now, w, reason, checkErrors[reason])
 		return
 	}
-	if sub.NTime < job.MinTime || int64(sub.NTime) > now.Add(MaxFutureTime).Unix() {
-		s.rejectShare(now, w, stats.BadNTime, stratum.ErrBadNTime)
-		return
-	}
-	version := job.Version
-	if sub.HasVersionBits {
-		if sub.VersionBits&^s.mask != 0 {
-			s.rejectShare(now, w, stats.BadVersion, stratum.ErrBadVersionBits)
-			return
-		}
-		version = int32((uint32(job.Version) &^ s.mask) | (sub.VersionBits & s.mask))
-	}
-
-	hash, scratch := job.ShareHash(s.en1, sub.EN2(), sub.NTime, sub.Nonce, version, s.scratch)
-	s.scratch = scratch
-	if s.env.Dedup.Seen(job.Height, &hash) {
-		s.rejectShare(now, w, stats.Duplicate, stratum.ErrDuplicate)
-		return
-	}
-	shareDiff := blockutil.HashDifficulty(&hash)
-	isBlock := blockutil.HashMeets(&hash, &job.Target)
-	credit, met := s.creditFor(job, shareDiff)
+	job, stale, version, hash, isBlock := c.Job, c.Stale, c.Version, c.Hash, c.Block
+	credit, met := s.creditFor(job, c.Diff)
 	if !met && !isBlock {
 		s.rejectShare(now, w, stats.LowDifficulty, stratum.ErrLowDifficulty)
 		return
@@ -90,6 +71,14 @@ func (s *Session) submit(now time.Time) {
 		}
 		s.resendIfChanged()
 	}
+}
+
+// checkErrors are the replies to work.Check's rejections.
+var checkErrors = [stats.NumReasons]*stratum.Error{
+	stats.UnknownJob: stratum.ErrJobNotFound,
+	stats.BadNTime:   stratum.ErrBadNTime,
+	stats.BadVersion: stratum.ErrBadVersionBits,
+	stats.Duplicate:  stratum.ErrDuplicate,
 }
 
 // workerFor finds the authorized worker a submit names.

@@ -38,7 +38,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hashgate/hashgate/pkg/agentwire"
-	"github.com/hashgate/hashgate/pkg/blockutil"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/session"
 	"github.com/hashgate/hashgate/pkg/stats"
@@ -452,44 +451,42 @@ func reasonOf(c agentwire.ResultCode) (stats.Reason, bool) {
 	return 0, false
 }
 
-// checkShare re-validates one share of miner b; it returns the verdict,
-// the job and the header hash and version.
+// checkShare re-validates one share of miner b with the checks every share
+// gets (work.Check) plus the agent's: a bound miner, the extranonce2 size of
+// the session, and a hash meeting the difficulty the agent credited. It
+// returns the verdict and, for an accepted share, what crediting needs.
 func (s *Server) checkShare(now time.Time, b *binding, sh *agentwire.Share, en2Size int, scratch *[]byte) (
-	agentwire.ResultCode, *work.Job, [32]byte, int32, bool) {
-	var zero [32]byte
-	if b == nil {
-		return agentwire.ResultUnknownMiner, nil, zero, 0, false
+	agentwire.ResultCode, work.Checked) {
+	switch {
+	case b == nil:
+		return agentwire.ResultUnknownMiner, work.Checked{}
+	case !b.valid:
+		return agentwire.ResultInvalid, work.Checked{}
+	case len(sh.Extranonce2) != en2Size:
+		return agentwire.ResultBadExtranonce, work.Checked{}
 	}
-	if !b.valid {
-		return agentwire.ResultInvalid, nil, zero, 0, false
+	// An agent's version bits are always the header's bits under the
+	// miner's mask (0 when it does not roll).
+	c, reason, ok := s.o.Jobs.Check(s.o.Dedup, &work.Submission{JobID: sh.JobID, Extranonce1: b.en1,
+		Extranonce2: sh.Extranonce2, NTime: sh.NTime, Nonce: sh.Nonce, Rolled: true, VersionBits: sh.VersionBits,
+		Mask: b.mask}, now, scratch)
+	switch {
+	case !ok:
+		return checkCodes[reason], c
+	case !c.Block && c.Diff < sh.Difficulty:
+		return agentwire.ResultLowDifficulty, c
+	case c.Stale && !c.Block:
+		return agentwire.ResultStale, c
 	}
-	if len(sh.Extranonce2) != en2Size {
-		return agentwire.ResultBadExtranonce, nil, zero, 0, false
-	}
-	job, stale, ok := s.o.Jobs.Get(sh.JobID)
-	if !ok {
-		return agentwire.ResultStale, nil, zero, 0, false
-	}
-	if sh.NTime < job.MinTime || int64(sh.NTime) > now.Add(session.MaxFutureTime).Unix() {
-		return agentwire.ResultBadNTime, job, zero, 0, false
-	}
-	if sh.VersionBits&^b.mask != 0 {
-		return agentwire.ResultBadVersion, job, zero, 0, false
-	}
-	version := int32((uint32(job.Version) &^ b.mask) | (sh.VersionBits & b.mask))
-	hash, sc := job.ShareHash(b.en1, sh.Extranonce2, sh.NTime, sh.Nonce, version, *scratch)
-	*scratch = sc
-	if s.o.Dedup.Seen(job.Height, &hash) {
-		return agentwire.ResultDuplicate, job, hash, version, false
-	}
-	isBlock := blockutil.HashMeets(&hash, &job.Target)
-	if !isBlock && blockutil.HashDifficulty(&hash) < sh.Difficulty {
-		return agentwire.ResultLowDifficulty, job, hash, version, false
-	}
-	if stale && !isBlock {
-		return agentwire.ResultStale, job, hash, version, false
-	}
-	return agentwire.ResultAccepted, job, hash, version, isBlock
+	return agentwire.ResultAccepted, c
+}
+
+// checkCodes are the verdicts for work.Check's rejections.
+var checkCodes = [stats.NumReasons]agentwire.ResultCode{
+	stats.UnknownJob: agentwire.ResultStale,
+	stats.BadNTime:   agentwire.ResultBadNTime,
+	stats.BadVersion: agentwire.ResultBadVersion,
+	stats.Duplicate:  agentwire.ResultDuplicate,
 }
 
 // JetStreamCreditor stores credits on the statistics stream with the

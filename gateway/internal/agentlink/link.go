@@ -332,7 +332,8 @@ func (l *link) batch(now time.Time, id uint64, unix int64, shares []agentwire.Sh
 			results[i] = agentwire.ResultStale
 			continue
 		}
-		code, job, hash, version, isBlock := s.checkShare(now, bindings[i], sh, l.en2Size, &l.scratch)
+		code, c := s.checkShare(now, bindings[i], sh, l.en2Size, &l.scratch)
+		job := c.Job
 		results[i] = code
 		m.Shares.WithLabelValues(code.String()).Inc()
 		if code != agentwire.ResultAccepted {
@@ -351,9 +352,9 @@ func (l *link) batch(now time.Time, id uint64, unix int64, shares []agentwire.Sh
 		monitor["share"]++
 		monitor["pow"] += sh.Difficulty
 		monitor["goal"] += sh.Difficulty / job.NetDiff
-		if isBlock {
+		if c.Block {
 			monitor["block"]++
-			l.foundBlock(now, b, blk, job, sh, version, chainhash.Hash(hash))
+			l.foundBlock(now, b, blk, job, sh, c.Version, c.Hash)
 		}
 	}
 	if tooOld {

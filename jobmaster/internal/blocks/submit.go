@@ -33,9 +33,8 @@ import (
 	"github.com/hashgate/hashgate/pkg/noderpc"
 )
 
-// MaxFutureTime is how far ahead of our clock a block's ntime may be
-// (consensus allows two hours).
-const MaxFutureTime = 2 * time.Hour
+// MaxFutureTime is how far ahead of our clock a block's ntime may be.
+const MaxFutureTime = blockutil.MaxFutureBlockTime
 
 // Options configure a Submitter.
 type Options struct {
