@@ -121,12 +121,13 @@ type Counter interface {
 // Env is what every session of a gateway shares.
 type Env struct {
 	Jobs       *work.Table
-	Dedup      *work.Dedup
+	Dedup      work.Deduper
 	Extranonce Extranonce
-	Stats      *stats.Table
-	Blocks     BlockSink
-	Vardiff    *vardiff.Config
-	Counter    Counter
+	// Stats may be nil (the mineragent: the pool keeps the statistics).
+	Stats   *stats.Table
+	Blocks  BlockSink
+	Vardiff *vardiff.Config
+	Counter Counter
 	// Events may be nil (no statistics pipeline).
 	Events EventSink
 	// Upstream may be nil (the gateway: shares end here).
@@ -167,10 +168,9 @@ type Session struct {
 	// Remote is the peer address.
 	Remote string
 
-	req     *stratum.Request // decode scratch, shared by the sessions of one loop
-	shared  *[]byte          // reply buffer shared by the sessions of one loop
-	out     []byte
-	scratch []byte
+	req *stratum.Request // decode scratch, shared by the sessions of one loop
+	sc  *Scratch         // working memory shared by the sessions of one loop
+	out []byte
 
 	subscribed   bool
 	pendingSub   bool
@@ -195,8 +195,6 @@ type Session struct {
 	bad       int
 	suggested float64
 
-	up *AcceptedShare // Upstream.Share scratch, allocated on first use
-
 	lastActive atomic.Int64
 }
 
@@ -210,27 +208,40 @@ func New(env *Env, id uint64, remote string) *Session {
 	return s
 }
 
-// ShareScratch makes the session decode into r, shared with the other
-// sessions of the same event loop (they never run at the same time); it
-// saves the 400-odd bytes of a Request per idle session. Without it the
-// session allocates its own on first use.
-func (s *Session) ShareScratch(r *stratum.Request, out *[]byte) { s.req, s.shared = r, out }
+// Scratch is the working memory of a session's entry points: the decoded
+// request, the reply buffer, the coinbase buffer of share hashing and the
+// share handed to Upstream. The sessions of one event loop never run at
+// the same time, so they share one (ShareScratch) instead of holding a
+// kilobyte each.
+type Scratch struct {
+	Req      stratum.Request
+	Out      []byte
+	Coinbase []byte
+	Up       AcceptedShare
+}
+
+// ShareScratch makes the session work in sc, shared with the other
+// sessions of the same event loop. Without it the session allocates its
+// own on first use.
+func (s *Session) ShareScratch(sc *Scratch) { s.sc, s.req = sc, &sc.Req }
+
+func (s *Session) scratch() *Scratch {
+	if s.sc == nil {
+		s.sc = new(Scratch)
+		s.req = &s.sc.Req
+	}
+	return s.sc
+}
 
 // begin starts an entry point's output in the (shared) reply buffer; the
 // bytes returned stay valid until the next call on any session of the loop.
 func (s *Session) begin() {
-	if s.shared != nil {
-		s.out = (*s.shared)[:0]
-	} else {
-		s.out = s.out[:0]
-	}
+	s.out = s.scratch().Out[:0]
 }
 
 // end keeps the grown buffer for the loop's next session.
 func (s *Session) end() []byte {
-	if s.shared != nil {
-		*s.shared = s.out[:0]
-	}
+	s.sc.Out = s.out[:0]
 	return s.out
 }
 
@@ -278,6 +289,11 @@ func (s *Session) Close() {
 			s.env.Upstream.Logout(s, w.upID)
 		}
 	}
+	if s.env.Stats != nil {
+		for _, w := range s.workers {
+			s.env.Stats.Release(w.stats)
+		}
+	}
 }
 
 // Extranonce1 returns the session's extranonce1 (nil before subscribe).
@@ -313,9 +329,7 @@ func (s *Session) HandleLine(line []byte) (out []byte, reason string) {
 	}
 	now := s.env.Now()
 	s.lastActive.Store(now.UnixNano())
-	if s.req == nil {
-		s.req = new(stratum.Request)
-	}
+	s.scratch()
 	r := s.req
 	if err := stratum.DecodeRequest(line, r); err != nil {
 		s.bad++
@@ -501,7 +515,10 @@ func (s *Session) authorize(now time.Time) {
 		}
 	}
 	if !found {
-		w := &worker{name: []byte(account), user: user, wname: wname, stats: s.env.Stats.Worker(user, wname)}
+		w := &worker{name: []byte(account), user: user, wname: wname}
+		if s.env.Stats != nil {
+			w.stats = s.env.Stats.Worker(user, wname)
+		}
 		s.workers = append(s.workers, w)
 		if s.env.Events != nil {
 			s.env.Events.Authorized(now, user, wname, s.peerIP())

@@ -32,7 +32,7 @@ func (s *Session) submit(now time.Time) {
 	}
 	c, reason, ok := s.env.Jobs.Check(s.env.Dedup, &work.Submission{JobID: string(sub.Job()), Extranonce1: s.en1,
 		Extranonce2: sub.EN2(), NTime: sub.NTime, Nonce: sub.Nonce, Rolled: sub.HasVersionBits,
-		VersionBits: sub.VersionBits, Mask: s.mask}, now, &s.scratch)
+		VersionBits: sub.VersionBits, Mask: s.mask}, now, &s.sc.Coinbase)
 	if !ok {
 		s.rejectShare(now, w, reason, checkErrors[reason])
 		return
@@ -53,17 +53,17 @@ func (s *Session) submit(now time.Time) {
 		return
 	}
 	if s.env.Upstream != nil {
-		if s.up == nil {
-			s.up = new(AcceptedShare)
-		}
-		*s.up = AcceptedShare{Job: job, Extranonce2: sub.EN2(), NTime: sub.NTime, Nonce: sub.Nonce,
+		up := &s.sc.Up
+		*up = AcceptedShare{Job: job, Extranonce2: sub.EN2(), NTime: sub.NTime, Nonce: sub.Nonce,
 			Version: version, VersionBits: uint32(version) & s.mask, Difficulty: credit, Block: isBlock, Hash: hash}
-		s.env.Upstream.Share(s, w.upID, s.up)
-		s.up.Extranonce2 = nil
+		s.env.Upstream.Share(s, w.upID, up)
+		*up = AcceptedShare{}
 	}
 
 	s.reply(stratum.AppendResultTrue)
-	w.stats.Accept(now, credit, job.NetDiff, isBlock)
+	if w.stats != nil {
+		w.stats.Accept(now, credit, job.NetDiff, isBlock)
+	}
 	s.env.Counter.Share("accepted")
 	if _, changed := s.vd.OnShare(now, credit); changed {
 		if s.minDiff > 0 && s.vd.Difficulty() < s.minDiff {
@@ -113,7 +113,9 @@ func (s *Session) rejectShare(now time.Time, w *worker, reason stats.Reason, e *
 		w = s.workers[0]
 	}
 	if w != nil {
-		w.stats.Reject(now, reason)
+		if w.stats != nil {
+			w.stats.Reject(now, reason)
+		}
 		if rc, ok := s.env.Upstream.(RejectCounter); ok {
 			rc.Reject(s, w.upID, reason)
 		}

@@ -61,6 +61,8 @@ type Worker struct {
 	closed []Minute
 	total  Minute
 	last   time.Time
+
+	refs int // sessions holding the worker; guarded by Table.mu
 }
 
 func minuteOf(t time.Time) int64 { return t.Unix() / 60 * 60 }
@@ -110,7 +112,8 @@ func (w *Worker) Reject(now time.Time, r Reason) {
 	w.mu.Unlock()
 }
 
-// Table holds every worker seen.
+// Table holds the workers of the connected sessions, and of those gone
+// until their last minutes are drained.
 type Table struct {
 	mu      sync.Mutex
 	workers map[string]*Worker
@@ -119,8 +122,9 @@ type Table struct {
 // NewTable returns an empty table.
 func NewTable() *Table { return &Table{workers: map[string]*Worker{}} }
 
-// Worker returns (creating) the entry for user.worker. Called on authorize,
-// not per share.
+// Worker returns (creating) the entry for user.worker, for a session that
+// authorized it; the session gives it back with Release when it closes.
+// Called on authorize, not per share.
 func (t *Table) Worker(user, name string) *Worker {
 	key := user + "." + name
 	t.mu.Lock()
@@ -130,7 +134,16 @@ func (t *Table) Worker(user, name string) *Worker {
 		w = &Worker{User: user, Name: name}
 		t.workers[key] = w
 	}
+	w.refs++
 	return w
+}
+
+// Release gives back a worker Worker returned. A worker no session holds is
+// forgotten once Drain has taken its last minute.
+func (t *Table) Release(w *Worker) {
+	t.mu.Lock()
+	w.refs--
+	t.mu.Unlock()
 }
 
 // WorkerSummary is one worker on /status.
@@ -201,5 +214,26 @@ func (t *Table) Drain(now time.Time, all bool) map[string][]Minute {
 		}
 		w.mu.Unlock()
 	}
+	// Forget the workers of closed sessions whose minutes are all out.
+	t.mu.Lock()
+	for key, w := range t.workers {
+		if w.refs > 0 {
+			continue
+		}
+		w.mu.Lock()
+		done := len(w.closed) == 0 && w.cur.Accepted+w.cur.Rejected == 0
+		w.mu.Unlock()
+		if done {
+			delete(t.workers, key)
+		}
+	}
+	t.mu.Unlock()
 	return out
+}
+
+// Len returns the number of workers held.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.workers)
 }

@@ -40,3 +40,28 @@ func TestMinutes(t *testing.T) {
 	require.Equal(t, uint64(1), s[0].Reasons["duplicate"])
 	require.Equal(t, "low_difficulty", LowDifficulty.String())
 }
+
+// TestWorkersForgottenAfterRelease: a worker no session holds is dropped
+// once its last minute is drained, never before.
+func TestWorkersForgottenAfterRelease(t *testing.T) {
+	tbl := NewTable()
+	t0 := time.Unix(1700000000, 0) // minute boundary + 20 s
+	a := tbl.Worker("alice", "rig1")
+	b := tbl.Worker("bob", "rig2")
+	a.Accept(t0, 1, 100, false)
+	tbl.Release(a)
+	if got := tbl.Drain(t0, false); len(got) != 0 || tbl.Len() != 2 {
+		t.Fatalf("the current minute is not drained yet: %v, %d workers", got, tbl.Len())
+	}
+	got := tbl.Drain(t0.Add(time.Minute), false)
+	if len(got["alice.rig1"]) != 1 || got["alice.rig1"][0].Accepted != 1 {
+		t.Fatalf("alice's minute: %v", got)
+	}
+	if tbl.Len() != 1 {
+		t.Fatalf("alice is released and drained: want only bob, have %d workers", tbl.Len())
+	}
+	if again := tbl.Worker("alice", "rig1"); again == a {
+		t.Fatal("a forgotten worker comes back as a new entry")
+	}
+	_ = b
+}

@@ -76,8 +76,7 @@ type loopState struct {
 	sessions map[gnet.Conn]*session.Session // owned by the loop
 	wbuf     []byte                         // per-loop write batch
 	vec      [][]byte
-	req      stratum.Request // decode scratch shared by the loop's sessions
-	out      []byte          // reply buffer shared by the loop's sessions
+	scratch  session.Scratch // working memory shared by the loop's sessions
 }
 
 type connCtx struct {
@@ -149,7 +148,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	sess := session.New(s.o.Env, s.nextID.Add(1), remote)
 	ls := s.loopOf(c)
-	sess.ShareScratch(&ls.req, &ls.out)
+	sess.ShareScratch(&ls.scratch)
 	ls.sessions[c] = sess
 	c.SetContext(&connCtx{s: sess, ls: ls, opened: time.Now()})
 	_ = c.SetNoDelay(true)

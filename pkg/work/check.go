@@ -51,7 +51,7 @@ type Checked struct {
 // session's issued difficulties, an agent's claim) and that a share of a
 // Stale job only counts as a block. scratch is the caller's coinbase
 // buffer; nothing allocates once it has grown.
-func (t *Table) Check(d *Dedup, s *Submission, now time.Time, scratch *[]byte) (c Checked, reject stats.Reason, ok bool) {
+func (t *Table) Check(d Deduper, s *Submission, now time.Time, scratch *[]byte) (c Checked, reject stats.Reason, ok bool) {
 	job, stale, found := t.Get(s.JobID)
 	if !found {
 		return c, stats.UnknownJob, false

@@ -69,7 +69,7 @@ type Options struct {
 	SuffixSize       int
 
 	Jobs     *work.Table
-	Dedup    *work.Dedup
+	Dedup    work.Deduper
 	PoolMask func() uint32
 	Blocks   session.BlockSink
 	Events   session.EventSink // nil: no events

@@ -378,7 +378,7 @@ func (a *App) Run(ctx context.Context) error {
 	loops := a.cfg.Stratum.Loops
 	opts := []gnet.Option{
 		gnet.WithMulticore(loops == 0), gnet.WithTicker(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithReusePort(false), gnet.WithLogger(a.lg.Named("gnet").Sugar()),
+		gnet.WithReusePort(false), gnet.WithReuseAddr(true), gnet.WithLogger(a.lg.Named("gnet").Sugar()),
 		gnet.WithReadBufferCap(16 << 10), gnet.WithWriteBufferCap(4 << 10),
 	}
 	if loops > 0 {

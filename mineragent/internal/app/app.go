@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,6 @@ import (
 	"github.com/hashgate/hashgate/pkg/agentwire"
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/session"
-	"github.com/hashgate/hashgate/pkg/stats"
 	"github.com/hashgate/hashgate/pkg/stratum"
 	"github.com/hashgate/hashgate/pkg/stratumsrv"
 	"github.com/hashgate/hashgate/pkg/version"
@@ -48,7 +48,6 @@ type App struct {
 	admin *admin.Server
 
 	table  *work.Table
-	stats  *stats.Table
 	env    *session.Env
 	xn     *grantedExtranonce
 	server *stratumsrv.Server
@@ -124,12 +123,14 @@ func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel) (*App, error)
 	up.Register(a.reg)
 
 	a.table = work.NewTable(cfg.Stratum.StaleGrace.D(), nil)
-	a.stats = stats.NewTable()
 	a.xn = &grantedExtranonce{window: cfg.Stratum.ResumeWindow.D()}
 	vd := cfg.VardiffConfig()
 	var mask atomic.Uint32
 	a.env = &session.Env{
-		Jobs: a.table, Dedup: work.NewDedup(), Extranonce: a.xn, Stats: a.stats, Blocks: noBlocks{}, Vardiff: &vd,
+		// No per-worker statistics here: the gateway keeps them from the
+		// shares it credits. Duplicates are remembered for dedup_window.
+		Jobs: a.table, Dedup: work.NewWindowDedup(cfg.DedupWindow.D(), nil), Extranonce: a.xn, Blocks: noBlocks{},
+		Vardiff: &vd,
 		Counter: cn, Upstream: up, Log: lg.Named("session"), PoolMask: &mask, Source: cfg.Instance,
 		MaxWorkers: cfg.Stratum.MaxWorkers, MaxBadRequests: cfg.Stratum.MaxBadRequests, Now: time.Now,
 	}
@@ -247,7 +248,6 @@ func (a *App) status() any {
 		"daemon": Daemon, "instance": a.cfg.Instance, "agent_id": a.cfg.AgentID,
 		"connections": a.server.Connections(), "uptime_s": int64(time.Since(a.started).Seconds()),
 		"upstream": a.up.Status(), "refusing_miners": a.refusing.Load(), "jobs_received": a.jobs.Load(),
-		"workers": a.stats.Snapshot(100),
 	}
 	inUse, parked := a.xn.counts()
 	s["extranonce1"] = map[string]int{"in_use": inUse, "parked_for_resume": parked}
@@ -263,6 +263,7 @@ func (a *App) status() any {
 // go upstream), flush the last batch and wait for its acknowledgement,
 // close the link, stop the admin endpoint.
 func (a *App) Run(ctx context.Context) error {
+	defer debug.SetGCPercent(debug.SetGCPercent(a.cfg.GCPercent))
 	if _, err := a.admin.Listen(); err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}
@@ -279,7 +280,7 @@ func (a *App) Run(ctx context.Context) error {
 	loops := a.cfg.Stratum.Loops
 	opts := []gnet.Option{
 		gnet.WithMulticore(loops == 0), gnet.WithTicker(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithReusePort(false), gnet.WithLogger(a.lg.Named("gnet").Sugar()),
+		gnet.WithReusePort(false), gnet.WithReuseAddr(true), gnet.WithLogger(a.lg.Named("gnet").Sugar()),
 		gnet.WithReadBufferCap(16 << 10), gnet.WithWriteBufferCap(4 << 10),
 	}
 	if loops > 0 {
@@ -347,6 +348,7 @@ func (a *App) housekeeping(ctx context.Context) {
 		if sweep++; sweep%10 == 0 {
 			a.xn.sweep()
 		}
+
 		down := a.up.Unlinked()
 		switch {
 		case down > a.cfg.NoUpstreamTimeout.D() && !a.refusing.Load():

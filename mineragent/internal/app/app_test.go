@@ -1,13 +1,17 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/hashgate/hashgate/mineragent/internal/config"
 	"github.com/hashgate/hashgate/pkg/agentwire"
@@ -300,4 +304,36 @@ func TestBadGateways(t *testing.T) {
 		defer gw2.mu.Unlock()
 		return len(gw2.hellos) >= 2 && b.up.Linked()
 	}, "the agent drops the garbled link and links again")
+}
+
+// TestRestartOnSamePort: a restarted agent binds its Stratum port at once
+// although the connections its predecessor closed are in TIME-WAIT there
+// (shell/restart.sh stops and starts right away).
+func TestRestartOnSamePort(t *testing.T) {
+	j := testJob(t, "job1", 1)
+	gw := newFakeGW(t, j, true)
+	cfg := config.Default()
+	cfg.Instance, cfg.RunDir, cfg.AgentID, cfg.Token = "agent-test", t.TempDir(), "farm1", testToken
+	cfg.Upstream.Servers = []config.Server{{Addr: gw.addr}}
+	cfg.Stratum.Listen = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	cfg.Stratum.Loops = 1
+	cfg.Vardiff.Min, cfg.Vardiff.Start, cfg.Vardiff.Max = 1e-9, 1e-6, 1e-6
+	cfg.ShutdownTimeout = confutil.Duration(2 * time.Second)
+	for round := 0; round < 2; round++ {
+		a, err := New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), zap.NewAtomicLevel())
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		select {
+		case <-a.server.Booted():
+		case err := <-done:
+			cancel()
+			t.Fatalf("round %d: %v", round, err)
+		}
+		m := dialMiner(t, cfg.Stratum.Listen)
+		m.start("frank.rig6")
+		cancel() // the agent closes the miner's connection first: TIME-WAIT on its side
+		require.NoError(t, <-done)
+	}
 }

@@ -38,9 +38,17 @@ type Config struct {
 	// refused until a gateway is back.
 	NoUpstreamTimeout confutil.Duration `json:"no_upstream_timeout"`
 	Fallback          Fallback          `json:"fallback"`
-	Admin             admin.Config      `json:"admin"`
-	Log               logx.Config       `json:"log"`
-	ShutdownTimeout   confutil.Duration `json:"shutdown_timeout"`
+	// DedupWindow is how long accepted shares are remembered to refuse
+	// duplicates locally (later duplicates are refused by the gateway).
+	DedupWindow confutil.Duration `json:"dedup_window"`
+	// GCPercent is the Go garbage collector's target (GOGC): the heap may
+	// grow this many percent above the live data between collections. The
+	// agent allocates little, so a low value keeps it small at almost no
+	// CPU cost.
+	GCPercent       int               `json:"gc_percent"`
+	Admin           admin.Config      `json:"admin"`
+	Log             logx.Config       `json:"log"`
+	ShutdownTimeout confutil.Duration `json:"shutdown_timeout"`
 }
 
 // Upstream configures the link to the pool's gateways.
@@ -113,6 +121,8 @@ func Default() Config {
 		BatchInterval: confutil.Duration(100 * time.Millisecond),
 		MaxReplayAge:  confutil.Duration(10 * time.Minute), MaxReplayShares: 1 << 20,
 		NoUpstreamTimeout: confutil.Duration(2 * time.Minute),
+		DedupWindow:       confutil.Duration(30 * time.Second),
+		GCPercent:         20,
 		Admin:             admin.Config{Listen: "127.0.0.1:0"},
 		Log:               logx.DefaultConfig(),
 		ShutdownTimeout:   confutil.Duration(10 * time.Second),
@@ -238,6 +248,12 @@ func (c Config) Validate() error {
 	}
 	if c.Fallback.Host != "" && (c.Fallback.Port < 1 || c.Fallback.Port > 65535) {
 		p.Add("fallback.port", "must be 1..65535 with fallback.host")
+	}
+	if c.DedupWindow.D() < time.Second || c.DedupWindow.D() > time.Hour {
+		p.Add("dedup_window", "must be 1s..1h")
+	}
+	if c.GCPercent < 10 || c.GCPercent > 1000 {
+		p.Add("gc_percent", "must be 10..1000")
 	}
 	p.Merge("admin", c.Admin.Validate())
 	p.Merge("log", c.Log.Validate())
