@@ -11,14 +11,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/hashgate/hashgate/pkg/agentwire"
 	"github.com/hashgate/hashgate/pkg/testutil"
+	"github.com/hashgate/hashgate/tools/internal/load"
 )
 
 const (
@@ -56,18 +58,11 @@ type agentCluster struct {
 	agent          *proc
 	agentAdmin     string
 	agentStratum   string
+	agentRun       string // the agent's run_dir
 }
-
-// agentBin is the mineragent binary, built by startAgentCluster.
-var agentBin string
 
 func startAgentCluster(t *testing.T) *agentCluster {
 	t.Helper()
-	agentBin = filepath.Join(t.TempDir(), "mineragent")
-	build := exec.Command("go", "build", "-o", agentBin, "./mineragent")
-	build.Dir = repoRoot
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build ./mineragent:\n%s", out)
 	ac := &agentCluster{}
 	ac.agentA = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	ac.statsCluster = startStatsCluster(t, "gw-a", func(gw map[string]any) {
@@ -91,6 +86,7 @@ func startAgentCluster(t *testing.T) *agentCluster {
 	// direct tests.
 	ac.agentStratum = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	runAgent := filepath.Join(sc.dir, "run-agent")
+	ac.agentRun = runAgent
 	require.NoError(t, os.MkdirAll(runAgent, 0o755))
 	agentConf := filepath.Join(sc.dir, "mineragent.json")
 	writeJSON(t, agentConf, map[string]any{
@@ -320,4 +316,42 @@ func checkBadAgents(t *testing.T, addr string) {
 		closed(c)
 	}
 	nc.Close()
+}
+
+// TestAgentLoadReport runs the load generator against the mineragent with
+// 5,000 miners at one share per 5 s each (acceptance 5): the report gives
+// the agent's upstream bytes per share and kbit/s and its RSS. The figures
+// are printed, not judged (docs/benchmarks.md records them with the
+// machine); the test checks that they were measured and that every share
+// was answered and went upstream.
+func TestAgentLoadReport(t *testing.T) {
+	ac := startAgentCluster(t)
+	const conns = 5000
+	out, stderr := runTool(t, 4*time.Minute, "load", "-url", "stratum+tcp://"+ac.agentStratum,
+		"-conns", strconv.Itoa(conns), "-procs", "2", "-share-rate", "0.2", "-duration", "20s",
+		"-admin", ac.agentAdmin, "-pid", "@"+filepath.Join(ac.agentRun, "mineragent.pid"), "-report", "json")
+	var rep load.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), "report:\n%s\nstderr:\n%s", out, tailString(stderr, 20))
+	var text strings.Builder
+	rep.WriteText(&text)
+	t.Logf("load report, %d miners behind the agent:\n%s", conns, text.String())
+
+	require.Equal(t, conns, rep.Connect.Connected)
+	require.Zero(t, rep.Dropped)
+	s := rep.Submit
+	// 5,000 × 0.2/s × 20 s, give or take the schedule edges.
+	require.InDelta(t, 20000, float64(s.Submitted), 5000)
+	require.LessOrEqual(t, s.RejectedTotal, s.Submitted/100, "rejects: %v", s.Rejected)
+	g := rep.Gateway
+	require.NotNil(t, g)
+	require.Equal(t, "proc", g.Source)
+	require.Positive(t, g.RSSEndMB)
+	require.Positive(t, g.RSSPerConnKB)
+	u := g.Upstream
+	require.NotNil(t, u, "the agent's upstream figures")
+	require.Positive(t, u.BytesPerShare)
+	require.Positive(t, u.KbitPerSecUp)
+	// Every share the agent accepted during the run went upstream and was
+	// accepted there too (the run's edges aside).
+	require.InDelta(t, float64(s.Accepted), u.SharesAccepted, float64(s.Accepted)/20)
 }

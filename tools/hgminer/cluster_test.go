@@ -42,6 +42,7 @@ var (
 	jmBin      string
 	mwBin      string
 	hgminerBin string
+	agentBin   string
 )
 
 func TestMain(m *testing.M) {
@@ -65,10 +66,12 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	hgminerBin = filepath.Join(tmp, "hgminer")
+	agentBin = filepath.Join(root, "bin", "mineragent")
 	// Build failures fail the tests: never skip because a daemon is
 	// missing.
 	for _, b := range []struct{ out, pkg string }{
 		{gatewayBin, "./gateway"}, {jmBin, "./jobmaster"}, {mwBin, "./metawriter"}, {hgminerBin, "./tools/hgminer"},
+		{agentBin, "./mineragent"},
 	} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Dir = root
