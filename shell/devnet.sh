@@ -4,13 +4,15 @@
 #
 # Usage:
 #   shell/devnet.sh up             deps, btcd (regtest) + nats-server, ports.env, every
-#                                  daemon via restart.sh, the test miner (hgminer mine on
-#                                  STRATUM), then check_alive.sh --loop
-#   shell/devnet.sh down [--clean] stop the test miner, the watchdog, the daemons (reverse
+#                                  daemon via restart.sh, the test miners (hgminer mine on
+#                                  STRATUM, the gateway, and on AGENT_STRATUM, the
+#                                  mineragent), then check_alive.sh --loop
+#   shell/devnet.sh down [--clean] stop the test miners, the watchdog, the daemons (reverse
 #                                  order), nats, btcd; keeps .devnet (ports.env, JetStream
 #                                  store, logs, chain files) unless --clean, which deletes it
-#   shell/devnet.sh status         processes, each daemon's /healthz, the miner's counts,
-#                                  block height (exit 1 if something that should run does not)
+#   shell/devnet.sh status         processes, each daemon's /healthz, the mineragent's link,
+#                                  the miners' counts, block height (exit 1 if something
+#                                  that should run does not)
 #
 # Layout of .devnet/:
 #   ports.env              NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER
@@ -18,13 +20,18 @@
 #                          <DAEMON>_ADMIN_PORT per daemon, and the gateway's STRATUM
 #                          (host:port miners dial) = STRATUM_LISTEN, GATEWAY_ID,
 #                          VARDIFF_MIN, VARDIFF_START (mode 600; edit the last three to
-#                          taste, `up` keeps them); scripts load it by default (see lib.sh)
+#                          taste, `up` keeps them; the mineragent's vardiff reads the same
+#                          two), the gateway's agent port AGENT_LISTEN = AGENT_UPSTREAM (the
+#                          mineragent dials it) and AGENT_TOKEN, the mineragent's
+#                          AGENT_STRATUM (host:port its miners dial) = AGENT_STRATUM_LISTEN
+#                          and AGENT_ADMIN_PORT (= MINERAGENT_ADMIN_PORT, the name its
+#                          config reads); scripts load it by default (see lib.sh)
 #   nats.conf              generated nats-server config; nats/ is its JetStream store
 #   btcd/                  btcd.conf (empty), data/, logs/. Note: btcd --regtest deletes
 #                          its chain on every start, so each start of btcd re-mines the
 #                          432 blocks (a second or two)
 #   run/                   HASHGATE_RUN: *.pid, *.admin, *.log of btcd, nats, daemons,
-#                          check_alive and hgminer (the test miner)
+#                          check_alive, hgminer and hgminer-agent (the test miners)
 #
 # `up` is safe to re-run: running processes are kept, ports.env is reused (a port that
 # another program took meanwhile is replaced). Ports are random in 20000-32767.
@@ -34,8 +41,10 @@
 # The test miner (bin/hgminer, built from tools/hgminer) mines as worker devnet.cpu1 at
 # regtest difficulty, where every share is a block: HASHGATE_MINER_SHARE_RATE (shares
 # per second, default 0.5) is therefore the block rate, HASHGATE_MINER_RATE (default
-# 200000) caps its hashes per second. It reconnects by itself; check_alive.sh does not
-# watch it. HASHGATE_MINER=0 leaves it out.
+# 200000) caps its hashes per second. A second one, hgminer-agent, mines the same way
+# as worker devnet.agentrig through the mineragent (AGENT_STRATUM), so blocks are also
+# found through the agent link. They reconnect by themselves; check_alive.sh does not
+# watch them. HASHGATE_MINER=0 leaves both out.
 set -euo pipefail
 # shellcheck source=shell/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -58,8 +67,9 @@ PAYOUT=bcrt1ql7fk7lfuvazvrytsx4efz5pv75j23cfkmjfytk
 # signalling only from height 432 (Bitcoin Core's regtest has it from block 0), so
 # the devnet mines to 432 to behave like a segwit network.
 MATURE_HEIGHT=432
-# Test miner: worker name and throttles (see the header).
+# Test miners: worker names and throttles (see the header).
 MINER_USER=devnet.cpu1
+AGENT_MINER_USER=devnet.agentrig
 MINER_SHARE_RATE=${HASHGATE_MINER_SHARE_RATE:-0.5}
 MINER_RATE=${HASHGATE_MINER_RATE:-200000}
 
@@ -189,6 +199,41 @@ choose_config() {
 	fi
 	STRATUM="127.0.0.1:$stratum_port"
 	STRATUM_LISTEN=$STRATUM
+
+	# The gateway's agent port (AGENT_LISTEN, kept while the gateway runs) and the
+	# mineragent's Stratum port (AGENT_STRATUM, kept while it runs), chosen the same
+	# way and not one of the ports above. A gateway that runs without an agent port
+	# (started by an older devnet.sh) is restarted by start_daemons to listen on it.
+	local agent_port agent_stratum_port
+	taken+="$stratum_port "
+	RESTART_GATEWAY=0
+	agent_port="$(port_of "${AGENT_LISTEN:-}")"
+	if ! daemon_pid gateway >/dev/null 2>&1 || [[ ! $agent_port =~ ^[0-9]+$ ]]; then
+		while [[ ! $agent_port =~ ^[0-9]+$ ]] || [[ $taken == *" $agent_port "* ]] ||
+			port_in_use "$agent_port"; do
+			free_port agent_port
+		done
+		if daemon_pid gateway >/dev/null 2>&1; then RESTART_GATEWAY=1; fi
+	fi
+	taken+="$agent_port "
+	agent_stratum_port="$(port_of "${AGENT_STRATUM:-}")"
+	if ! daemon_pid mineragent >/dev/null 2>&1; then
+		while [[ ! $agent_stratum_port =~ ^[0-9]+$ ]] || [[ $taken == *" $agent_stratum_port "* ]] ||
+			port_in_use "$agent_stratum_port"; do
+			free_port agent_stratum_port
+		done
+	fi
+	AGENT_LISTEN="127.0.0.1:$agent_port"
+	AGENT_UPSTREAM=$AGENT_LISTEN
+	AGENT_STRATUM="127.0.0.1:$agent_stratum_port"
+	AGENT_STRATUM_LISTEN=$AGENT_STRATUM
+	# conf/mineragent.json reads AGENT_ADMIN_PORT, not MINERAGENT_ADMIN_PORT.
+	AGENT_ADMIN_PORT=${MINERAGENT_ADMIN_PORT:-0}
+	if [[ -z ${AGENT_TOKEN:-} ]]; then
+		AGENT_TOKEN="$(random_secret)"
+		if daemon_pid gateway >/dev/null 2>&1; then RESTART_GATEWAY=1; fi
+	fi
+
 	GATEWAY_ID=${GATEWAY_ID:-1}
 	# Regtest's network difficulty is about 4.66e-10 and the gateway never sets a
 	# share difficulty above it, so with any vardiff.min the gateway accepts (1e-8 and
@@ -206,7 +251,8 @@ write_env() {
 		printf '# Generated by shell/devnet.sh up; loaded by shell/*.sh (set -a; . %s).\n' "$ENV_FILE"
 		for v in NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER NATS_PASS \
 			HASHGATE_RUN HASHGATE_NET PAYOUT_ADDRESS REDIS_ADDR "${ADMIN_VARS[@]}" \
-			STRATUM STRATUM_LISTEN GATEWAY_ID VARDIFF_MIN VARDIFF_START; do
+			STRATUM STRATUM_LISTEN GATEWAY_ID VARDIFF_MIN VARDIFF_START \
+			AGENT_LISTEN AGENT_TOKEN AGENT_UPSTREAM AGENT_STRATUM AGENT_STRATUM_LISTEN AGENT_ADMIN_PORT; do
 			printf '%s=%q\n' "$v" "${!v}"
 		done
 	} >"$tmp"
@@ -214,7 +260,8 @@ write_env() {
 	mv -f -- "$tmp" "$ENV_FILE"
 	export NODE_RPC NODE_RPC_USER NODE_RPC_PASS NODE_P2P NATS_URL NATS_USER NATS_PASS \
 		HASHGATE_NET PAYOUT_ADDRESS REDIS_ADDR "${ADMIN_VARS[@]}" \
-		STRATUM STRATUM_LISTEN GATEWAY_ID VARDIFF_MIN VARDIFF_START
+		STRATUM STRATUM_LISTEN GATEWAY_ID VARDIFF_MIN VARDIFF_START \
+		AGENT_LISTEN AGENT_TOKEN AGENT_UPSTREAM AGENT_STRATUM AGENT_STRATUM_LISTEN AGENT_ADMIN_PORT
 	HASHGATE_ENV="$ENV_FILE"
 	export HASHGATE_ENV
 }
@@ -349,8 +396,15 @@ start_daemons() {
 		build_daemon "$d" || die "build of $d failed"
 		if pid="$(daemon_pid "$d")" && admin="$(daemon_admin "$d")" &&
 			[[ "$(http_code "$admin/healthz")" != 000 ]]; then
-			log "$d already running (pid $pid); to run the new build: shell/restart.sh $d"
-			continue
+			if [[ $d == gateway ]] && ((RESTART_GATEWAY)); then
+				log "gateway (pid $pid) runs without the agent port or token now in $ENV_FILE: restarting it"
+				# The test miners first: they hang up themselves, so the gateway's Stratum
+				# port is not left in TIME_WAIT (which its new listener cannot bind).
+				stop_miners
+			else
+				log "$d already running (pid $pid); to run the new build: shell/restart.sh $d"
+				continue
+			fi
 		fi
 		"$SHELL_DIR/restart.sh" "$d" || die "$d failed to start (log: $RUN/$d.log)"
 	done
@@ -380,51 +434,100 @@ build_miner() {
 	(cd "$HASHGATE_ROOT" && go build "${flags[@]}" -o bin/hgminer ./tools/hgminer)
 }
 
-# start_miner: one throttled `hgminer mine` against the gateway's STRATUM port.
-start_miner() {
-	local pid
+# The test miners: "NAME WORKER DAEMON", where NAME is the pid/log file name in $RUN and
+# DAEMON the daemon whose Stratum port it mines on (miner_stratum).
+MINERS=("hgminer $MINER_USER gateway" "hgminer-agent $AGENT_MINER_USER mineragent")
+
+# miner_stratum DAEMON: host:port of DAEMON's Stratum port (from ports.env).
+miner_stratum() {
+	case $1 in
+	gateway) printf '%s\n' "${STRATUM:-?}" ;;
+	mineragent) printf '%s\n' "${AGENT_STRATUM:-?}" ;;
+	esac
+}
+
+# start_miners: every test miner (built once).
+start_miners() {
+	local m built=0
 	if [[ ${HASHGATE_MINER:-1} == 0 ]]; then
-		log "HASHGATE_MINER=0: not starting the test miner"
-		return
-	fi
-	if pid="$(proc_pid hgminer hgminer)"; then
-		log "hgminer already running (pid $pid)"
+		log "HASHGATE_MINER=0: not starting the test miners"
 		return
 	fi
 	if [[ ! -f $HASHGATE_ROOT/tools/hgminer/main.go ]]; then
-		warn "no $HASHGATE_ROOT/tools/hgminer: not starting the test miner"
+		warn "no $HASHGATE_ROOT/tools/hgminer: not starting the test miners"
 		return
 	fi
-	if ! daemon_pid gateway >/dev/null 2>&1; then
-		warn "gateway is not running: not starting the test miner"
+	for m in "${MINERS[@]}"; do
+		# shellcheck disable=SC2086 # "NAME WORKER DAEMON"
+		start_miner $m
+	done
+}
+
+# start_miner NAME WORKER DAEMON: one throttled `hgminer mine` as WORKER against DAEMON's
+# Stratum port; pid and log in $RUN/NAME.pid, $RUN/NAME.log. Uses/sets `built`.
+start_miner() {
+	local name=$1 user=$2 d=$3 stratum pid
+	stratum="$(miner_stratum "$d")"
+	if pid="$(proc_pid "$name" hgminer)"; then
+		log "$name already running (pid $pid)"
 		return
 	fi
-	build_miner || die "build of hgminer failed"
-	setsid nohup "$HASHGATE_ROOT/bin/hgminer" mine -url "stratum+tcp://$STRATUM" -user "$MINER_USER" \
-		-rate "$MINER_RATE" -share-rate "$MINER_SHARE_RATE" </dev/null >>"$RUN/hgminer.log" 2>&1 &
+	if ! daemon_pid "$d" >/dev/null 2>&1; then
+		warn "$d is not running: not starting the test miner $name"
+		return
+	fi
+	if ((!built)); then
+		build_miner || die "build of hgminer failed"
+		built=1
+	fi
+	setsid nohup "$HASHGATE_ROOT/bin/hgminer" mine -url "stratum+tcp://$stratum" -user "$user" \
+		-rate "$MINER_RATE" -share-rate "$MINER_SHARE_RATE" </dev/null >>"$RUN/$name.log" 2>&1 &
 	pid=$!
-	printf '%s\n' "$pid" >"$RUN/hgminer.pid"
+	printf '%s\n' "$pid" >"$RUN/$name.pid"
 	sleep 0.5
-	pid_alive "$pid" || fail_with_log "$RUN/hgminer.log" "hgminer exited at once"
-	log "hgminer started (pid $pid, worker $MINER_USER on $STRATUM, log $RUN/hgminer.log)"
+	pid_alive "$pid" || fail_with_log "$RUN/$name.log" "$name exited at once"
+	log "$name started (pid $pid, worker $user on $stratum, log $RUN/$name.log)"
 }
 
-stop_miner() {
-	local pid
-	if pid="$(proc_pid hgminer hgminer)"; then stop_pid "$pid" hgminer 10 || true; fi
-	rm -f -- "$RUN/hgminer.pid"
+stop_miners() {
+	local m name pid
+	for m in "${MINERS[@]}"; do
+		name=${m%% *}
+		if pid="$(proc_pid "$name" hgminer)"; then stop_pid "$pid" "$name" 10 || true; fi
+		rm -f -- "$RUN/$name.pid"
+	done
 }
 
-# miner_counts: the counters of the test miner's last statistics line.
+# wait_agent_link: wait until the mineragent (if it runs) is linked to the gateway, so
+# its miner gets work at once.
+wait_agent_link() {
+	local deadline=$((SECONDS + 30)) admin
+	daemon_pid mineragent >/dev/null 2>&1 || return 0
+	while ((SECONDS < deadline)); do
+		if admin="$(daemon_admin mineragent)" && [[ "$(agent_link "$admin" | jq -r .linked 2>/dev/null)" == true ]]; then
+			log "mineragent linked to the gateway's agent port $AGENT_LISTEN"
+			return 0
+		fi
+		sleep 0.2
+	done
+	fail_with_log "$RUN/mineragent.log" "mineragent not linked to the gateway ($AGENT_LISTEN) after 30s"
+}
+
+# agent_link ADMIN: the "upstream" object of the mineragent's /status.
+agent_link() {
+	curl -s --max-time "${HASHGATE_PROBE_TIMEOUT:-2}" "$1/status" 2>/dev/null | jq -c '.upstream // empty' 2>/dev/null
+}
+
+# miner_counts NAME: the counters of test miner NAME's last statistics line.
 miner_counts() {
 	local line
-	line="$(tail -n 200 "$RUN/hgminer.log" 2>/dev/null | grep -F '"msg":"miner stats"' | tail -n 1)" || true
+	line="$(tail -n 200 "$RUN/$1.log" 2>/dev/null | grep -F '"msg":"miner stats"' | tail -n 1)" || true
 	[[ -n $line ]] || return 1
 	jq -r '"accepted \(.accepted), rejected \(.rejected), block candidates \(.block_candidates)"' <<<"$line" 2>/dev/null
 }
 
 summary() {
-	local d admin
+	local d admin m name user
 	cat <<EOF
 
 hashgate devnet is up (everything under $DEVNET)
@@ -441,14 +544,18 @@ EOF
 			printf '  %-14s not started\n' "$d"
 		fi
 	done
-	if proc_pid hgminer hgminer >/dev/null; then
-		printf '  %-14s %s mining on stratum+tcp://%s (%s shares/s)   log %s\n' hgminer "$MINER_USER" \
-			"$STRATUM" "$MINER_SHARE_RATE" "$RUN/hgminer.log"
-	else
-		printf '  %-14s not started\n' hgminer
-	fi
+	for m in "${MINERS[@]}"; do
+		read -r name user d <<<"$m"
+		if proc_pid "$name" hgminer >/dev/null; then
+			printf '  %-14s %s mining on stratum+tcp://%s (%s shares/s)   log %s\n' "$name" "$user" \
+				"$(miner_stratum "$d")" "$MINER_SHARE_RATE" "$RUN/$name.log"
+		else
+			printf '  %-14s not started\n' "$name"
+		fi
+	done
 	cat <<EOF
   stratum        stratum+tcp://$STRATUM (gateway; vardiff min $VARDIFF_MIN, start $VARDIFF_START)
+  agent stratum  stratum+tcp://$AGENT_STRATUM (mineragent, linked to the gateway's agent port $AGENT_LISTEN; same vardiff)
   watchdog       check_alive.sh --loop, log $RUN/check_alive.log
   btcctl         btcctl --regtest --notls -s $NODE_RPC -u $NODE_RPC_USER -P "\$NODE_RPC_PASS" getblockcount
 Stop: shell/devnet.sh down   (keeps .devnet; down --clean removes it)
@@ -470,7 +577,8 @@ cmd_up() {
 	wait_redis
 	mature_chain
 	start_daemons
-	start_miner
+	wait_agent_link
+	start_miners
 	start_watchdog
 	summary
 }
@@ -494,8 +602,8 @@ cmd_down() {
 	*) usage ;;
 	esac
 
-	# 1. The test miner, then the watchdog, so it does not restart what we stop.
-	stop_miner
+	# 1. The test miners, then the watchdog, so it does not restart what we stop.
+	stop_miners
 	if pid="$(proc_pid check_alive check_alive.sh)"; then
 		stop_pid "$pid" check_alive.sh 10 || true
 	fi
@@ -527,7 +635,7 @@ cmd_down() {
 # status
 
 cmd_status() {
-	local rc=0 name prog pid d admin body code st height
+	local rc=0 name prog pid d admin body code st height m user link
 	[[ $# -eq 0 ]] || usage
 	if [[ ! -d $DEVNET ]]; then
 		echo "devnet: not set up ($DEVNET missing)"
@@ -571,15 +679,27 @@ cmd_status() {
 		printf '%-14s %-8s alive, %s/healthz %s %s\n' "$d" "$pid" "$admin" "${code:-000}" "${st:-$body}"
 		[[ ${code:-000} != 000 ]] || rc=1
 	done
-	if pid="$(proc_pid hgminer hgminer)"; then
-		printf '%-14s %-8s alive, worker %s on %s: %s\n' hgminer "$pid" "$MINER_USER" "${STRATUM:-?}" \
-			"$(miner_counts || echo 'no statistics yet')"
-	elif [[ -e $RUN/hgminer.pid ]]; then
-		printf '%-14s %-8s dead (stale pid file, log %s)\n' hgminer "$(read_pid "$RUN/hgminer.pid" || echo -)" \
-			"$RUN/hgminer.log"
-		rc=1
-	else
-		printf '%-14s %-8s not running\n' hgminer -
+	for m in "${MINERS[@]}"; do
+		read -r name user d <<<"$m"
+		if pid="$(proc_pid "$name" hgminer)"; then
+			printf '%-14s %-8s alive, worker %s on %s: %s\n' "$name" "$pid" "$user" "$(miner_stratum "$d")" \
+				"$(miner_counts "$name" || echo 'no statistics yet')"
+		elif [[ -e $RUN/$name.pid ]]; then
+			printf '%-14s %-8s dead (stale pid file, log %s)\n' "$name" "$(read_pid "$RUN/$name.pid" || echo -)" \
+				"$RUN/$name.log"
+			rc=1
+		else
+			printf '%-14s %-8s not running\n' "$name" -
+		fi
+	done
+	if admin="$(daemon_admin mineragent)" && daemon_pid mineragent >/dev/null 2>&1; then
+		link="$(agent_link "$admin")" || link=""
+		if [[ -z $link ]]; then
+			echo "mineragent link: unknown (no answer from $admin/status)"
+		else
+			jq -r '"mineragent link: " + (if .linked then "linked to \(.server) (up \(.since_s | floor)s, \(.miners) miners, shares \(.results | tojson))"
+				else "NOT linked (down \(.since_s | floor)s, last gateway \(.server | if . == "" then "none" else . end))" end)' <<<"$link"
+		fi
 	fi
 	if [[ -n ${NODE_RPC:-} ]] && height="$(btcd_rpc getblockcount 2>/dev/null)"; then
 		echo "block height: $height"

@@ -24,9 +24,10 @@
 #   <d>.lock    flock(1) lock held by whoever is stopping/starting <d>
 
 # Daemons in start order; `devnet.sh down` stops them in reverse. Issues that add a
-# daemon append it here.
+# daemon append it here. mineragent comes after gateway: it links to a gateway's agent
+# port (it still starts without one, and retries).
 # shellcheck disable=SC2034 # used by the scripts that source this file
-ALL_DAEMONS="alertcenter metawriter jobmaster gateway"
+ALL_DAEMONS="alertcenter metawriter jobmaster gateway mineragent"
 
 HASHGATE_ROOT="${HASHGATE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)}"
 # shellcheck disable=SC2034 # used by the scripts that source this file

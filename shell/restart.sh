@@ -3,6 +3,9 @@
 # shell/restart.sh - (re)start one hashgate daemon and wait until it is ready.
 #
 # Usage: shell/restart.sh <daemon>
+#        shell/restart.sh all    every daemon of ALL_DAEMONS (or $HASHGATE_DAEMONS) that has
+#                                a config, one after the other in start order (mineragent
+#                                after gateway); stops at the first that fails
 #
 # Steps (STYLE.md §7, watchdog contract):
 #   1. build bin/<daemon> if it is missing or HASHGATE_BUILD=1;
@@ -40,6 +43,21 @@ usage() {
 d=$1
 case $d in -h | --help) usage ;; esac
 [[ $d =~ ^[a-z][a-z0-9_-]*$ ]] || die "bad daemon name: $d"
+
+if [[ $d == all ]]; then
+	for d in ${HASHGATE_DAEMONS:-$ALL_DAEMONS}; do
+		if [[ ! -f $HASHGATE_CONF/$d.json ]]; then
+			warn "$d: no config $HASHGATE_CONF/$d.json, skipping"
+			continue
+		fi
+		if [[ ! -x $HASHGATE_ROOT/bin/$d ]] && ! daemon_buildable "$d"; then
+			warn "$d: no bin/$d and no $HASHGATE_ROOT/$d/main.go, skipping"
+			continue
+		fi
+		"${BASH_SOURCE[0]}" "$d" || die "restart of $d failed; the daemons after it were not restarted"
+	done
+	exit 0
+fi
 
 stop_timeout=${HASHGATE_STOP_TIMEOUT:-15}
 ready_timeout=${HASHGATE_READY_TIMEOUT:-30}
