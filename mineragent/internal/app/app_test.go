@@ -337,3 +337,26 @@ func TestRestartOnSamePort(t *testing.T) {
 		require.NoError(t, <-done)
 	}
 }
+
+// TestReplayQueueBounded: shares no gateway acknowledges are kept for
+// max_replay_age, then dropped and counted (a gateway would not credit
+// them anyway).
+func TestReplayQueueBounded(t *testing.T) {
+	j := testJob(t, "job1", 1)
+	gw := newFakeGW(t, j, false) // never acknowledges
+	a, addr := startAgent(t, []string{gw.addr}, func(c *config.Config) {
+		c.MaxReplayAge = confutil.Duration(time.Second)
+	})
+	m := dialMiner(t, addr)
+	m.start("gina.rig7")
+	for i := uint32(1); i <= 3; i++ {
+		en2, nonce := m.find(j, i, m.diff, false)
+		require.Zero(t, m.submit("gina.rig7", j, en2, nonce))
+	}
+	gw.waitFor("three shares", func(msgs []agentwire.Message) bool { return countShares(msgs) == 3 })
+	require.Equal(t, 3, a.up.Status().PendingShares)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		st := a.up.Status()
+		return st.PendingShares == 0 && st.DroppedShares == 3
+	}, "old batches dropped: %+v", a.up.Status())
+}
