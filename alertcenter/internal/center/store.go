@@ -40,6 +40,11 @@ type Store struct {
 	mu      sync.Mutex
 	queue   []entry // oldest first
 	nextSeq uint64
+	// inflight is the last seq of the batch being written (0: none);
+	// evictedInflight counts its lines Add pushed out of the queue
+	// meanwhile, so each line is counted stored or dropped, never both.
+	inflight        uint64
+	evictedInflight int
 
 	down     atomic.Bool               // the last write failed
 	since    atomic.Pointer[time.Time] // first failure of the current outage
@@ -69,9 +74,13 @@ func (s *Store) Add(line string) {
 	s.mu.Lock()
 	dropped := 0
 	for len(s.queue) >= s.o.Queue {
+		if s.queue[0].seq <= s.inflight {
+			s.evictedInflight++ // being written: counted when the write ends
+		} else {
+			dropped++
+		}
 		s.queue[0] = entry{}
 		s.queue = s.queue[1:]
-		dropped++
 	}
 	s.nextSeq++
 	s.queue = append(s.queue, entry{seq: s.nextSeq, line: line})
@@ -173,6 +182,9 @@ func (s *Store) peek() []entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := min(len(s.queue), storeBatch)
+	if n > 0 {
+		s.inflight = s.queue[n-1].seq
+	}
 	return append([]entry(nil), s.queue[:n]...)
 }
 
@@ -188,11 +200,17 @@ func (s *Store) write(ctx context.Context, batch []entry) error {
 		p.LTrim(ctx, s.o.Key, int64(-s.o.MaxList), -1)
 		return nil
 	})
+	s.mu.Lock()
+	evicted := s.evictedInflight
+	s.inflight, s.evictedInflight = 0, 0
 	if err != nil {
+		s.mu.Unlock()
+		s.o.Metrics.Add(ResultDropped, evicted) // pushed out while their write failed
 		return err
 	}
+	// Every line of the batch is in Redis, also those Add pushed out of
+	// the queue meanwhile.
 	last := batch[len(batch)-1].seq
-	s.mu.Lock()
 	n := 0
 	for n < len(s.queue) && s.queue[n].seq <= last {
 		s.queue[n] = entry{}
@@ -200,8 +218,8 @@ func (s *Store) write(ctx context.Context, batch []entry) error {
 	}
 	s.queue = s.queue[n:]
 	s.mu.Unlock()
-	s.writtenN.Add(uint64(n))
-	s.o.Metrics.Add(ResultStored, n)
+	s.writtenN.Add(uint64(len(batch)))
+	s.o.Metrics.Add(ResultStored, len(batch))
 	if s.down.Swap(false) {
 		var since time.Duration
 		if t := s.since.Load(); t != nil {
