@@ -164,6 +164,13 @@ type Stats struct {
 	MessagesRead            uint64
 }
 
+// Add returns the sum of two sets of counters (links over time).
+func (s Stats) Add(o Stats) Stats {
+	return Stats{RawWritten: s.RawWritten + o.RawWritten, WireWritten: s.WireWritten + o.WireWritten,
+		RawRead: s.RawRead + o.RawRead, WireRead: s.WireRead + o.WireRead,
+		MessagesWritten: s.MessagesWritten + o.MessagesWritten, MessagesRead: s.MessagesRead + o.MessagesRead}
+}
+
 // Conn is one agent link endpoint: frames, compressed in each direction,
 // over an io.ReadWriter (a net.Conn or *tls.Conn).
 //

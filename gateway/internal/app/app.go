@@ -20,7 +20,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/panjf2000/gnet/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -156,11 +155,7 @@ func New(cfg config.Config, lg *zap.Logger, level zap.AtomicLevel, opts ...Optio
 	}
 	sm := stratumsrv.NewMetrics()
 	sm.Register(a.reg)
-	a.server = stratumsrv.New(stratumsrv.Options{
-		Env: a.env, MaxConnections: cfg.Stratum.MaxConnections, MaxLine: cfg.Stratum.MaxLine,
-		MaxPending: cfg.Stratum.MaxPendingBytes, IdleTimeout: cfg.Stratum.IdleTimeout.D(),
-		AuthTimeout: cfg.Stratum.AuthTimeout.D(), Logger: lg.Named("server"), Metrics: sm,
-	})
+	a.server = stratumsrv.New(cfg.Stratum.ServerOptions(a.env, lg.Named("server"), sm))
 
 	a.admin = admin.New(cfg.Admin, lg.Named("admin"), a.reg, level)
 	a.admin.AddCheck("nats", func() error {
@@ -375,21 +370,9 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { feedDone <- a.feed.Run(workCtx) }()
 	go a.housekeeping(workCtx)
 
-	loops := a.cfg.Stratum.Loops
-	opts := []gnet.Option{
-		gnet.WithMulticore(loops == 0), gnet.WithTicker(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithReusePort(false), gnet.WithReuseAddr(true), gnet.WithLogger(a.lg.Named("gnet").Sugar()),
-		gnet.WithReadBufferCap(16 << 10), gnet.WithWriteBufferCap(4 << 10),
-	}
-	if loops > 0 {
-		opts = append(opts, gnet.WithNumEventLoop(loops))
-	}
-	gnetDone := make(chan error, 1)
-	go func() { gnetDone <- gnet.Run(a.server, "tcp://"+a.cfg.Stratum.Listen, opts...) }()
-	select {
-	case <-a.server.Booted():
-	case err := <-gnetDone:
-		return fmt.Errorf("stratum listen %s: %w", a.cfg.Stratum.Listen, err)
+	gnetDone, err := a.server.Start(a.cfg.Stratum.Listen, a.cfg.Stratum.Loops)
+	if err != nil {
+		return err
 	}
 	a.lg.Info("stratum listening", zap.String("listen", a.cfg.Stratum.Listen))
 	go a.readyWhenJob(workCtx)

@@ -16,6 +16,7 @@ import (
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/confutil"
 	"github.com/hashgate/hashgate/pkg/logx"
+	"github.com/hashgate/hashgate/pkg/stratumsrv"
 	"github.com/hashgate/hashgate/pkg/vardiff"
 )
 
@@ -40,19 +41,9 @@ type Config struct {
 
 // Stratum configures the miners' listener and sessions.
 type Stratum struct {
-	Listen          string            `json:"listen"`            // e.g. "0.0.0.0:3333"
-	Loops           int               `json:"loops"`             // gnet event loops; 0 = one per core
-	MaxConnections  int               `json:"max_connections"`   // refuse new connections above this (stay below the fd limit)
-	MaxLine         int               `json:"max_line"`          // longest request line in bytes
-	IdleTimeout     confutil.Duration `json:"idle_timeout"`      // close sessions silent this long
-	AuthTimeout     confutil.Duration `json:"auth_timeout"`      // close sessions not authorized this long after connecting
-	MaxPendingBytes int               `json:"max_pending_bytes"` // close slow readers whose outbound buffer exceeds this
-	MaxBadRequests  int               `json:"max_bad_requests"`  // malformed requests tolerated per connection
-	ResumeWindow    confutil.Duration `json:"resume_window"`     // how long a disconnected session's extranonce1 is kept for resume
-	VersionMask     string            `json:"version_mask"`      // pool version-rolling mask (hex)
-	StaleGrace      confutil.Duration `json:"stale_grace"`       // previous-height jobs still checked for blocks
-	JobTimeout      confutil.Duration `json:"job_timeout"`       // jobmaster silence after which health degrades
-	MaxWorkers      int               `json:"max_workers"`       // distinct workers per connection
+	stratumsrv.Config
+	VersionMask string            `json:"version_mask"` // pool version-rolling mask (hex)
+	JobTimeout  confutil.Duration `json:"job_timeout"`  // jobmaster silence after which health degrades
 }
 
 // Vardiff configures per-worker difficulty.
@@ -132,13 +123,8 @@ func Default() Config {
 	return Config{
 		Coin: "btc", Network: "mainnet", Instance: host, RunDir: "run",
 		NATS: bus.DefaultConfig(),
-		Stratum: Stratum{
-			Listen: "0.0.0.0:3333", MaxConnections: 19000, MaxLine: 16 << 10,
-			IdleTimeout: confutil.Duration(10 * time.Minute), AuthTimeout: confutil.Duration(60 * time.Second),
-			MaxPendingBytes: 256 << 10, MaxBadRequests: 20, ResumeWindow: confutil.Duration(10 * time.Minute),
-			VersionMask: "1fffe000", StaleGrace: confutil.Duration(30 * time.Second),
-			JobTimeout: confutil.Duration(3 * time.Minute), MaxWorkers: 64,
-		},
+		Stratum: Stratum{Config: stratumsrv.DefaultConfig(), VersionMask: "1fffe000",
+			JobTimeout: confutil.Duration(3 * time.Minute)},
 		Vardiff: Vardiff{Target: confutil.Duration(vd.Target), Min: vd.Min, Max: vd.Max, Start: vd.Start,
 			Retarget: confutil.Duration(vd.Retarget)},
 		Blocks: Blocks{AckTimeout: confutil.Duration(2 * time.Second), FallbackAfter: confutil.Duration(3 * time.Second)},
@@ -199,29 +185,9 @@ func (c Config) Validate() error {
 	}
 	c.NATS.Validate(&p, "nats")
 	s := c.Stratum
-	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
-		p.Add("stratum.listen", "%q is not host:port", s.Listen)
-	}
-	if s.Loops < 0 || s.Loops > 256 {
-		p.Add("stratum.loops", "must be 0..256")
-	}
-	if s.MaxConnections < 1 || s.MaxConnections > 19900 {
-		p.Add("stratum.max_connections", "must be 1..19900 (one process holds at most about 19,990 sockets here)")
-	}
-	if s.MaxLine < 512 || s.MaxLine > 1<<20 {
-		p.Add("stratum.max_line", "must be 512..1048576")
-	}
-	if s.IdleTimeout.D() <= 0 || s.AuthTimeout.D() <= 0 || s.ResumeWindow.D() < 0 || s.StaleGrace.D() < 0 || s.JobTimeout.D() <= 0 {
-		p.Add("stratum", "idle_timeout, auth_timeout and job_timeout must be positive; resume_window and stale_grace not negative")
-	}
-	if s.MaxPendingBytes < 4096 {
-		p.Add("stratum.max_pending_bytes", "must be at least 4096")
-	}
-	if s.MaxBadRequests < 0 {
-		p.Add("stratum.max_bad_requests", "must not be negative")
-	}
-	if s.MaxWorkers < 1 {
-		p.Add("stratum.max_workers", "must be at least 1")
+	s.Config.Validate(&p, "stratum")
+	if s.JobTimeout.D() <= 0 {
+		p.Add("stratum.job_timeout", "must be positive")
 	}
 	if m, err := strconv.ParseUint(s.VersionMask, 16, 32); err != nil {
 		p.Add("stratum.version_mask", "%q is not a 32-bit hex mask", s.VersionMask)

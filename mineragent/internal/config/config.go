@@ -12,21 +12,22 @@ import (
 	"github.com/hashgate/hashgate/pkg/agentwire"
 	"github.com/hashgate/hashgate/pkg/confutil"
 	"github.com/hashgate/hashgate/pkg/logx"
+	"github.com/hashgate/hashgate/pkg/stratumsrv"
 	"github.com/hashgate/hashgate/pkg/vardiff"
 )
 
 // Config is the mineragent configuration (conf/mineragent.json documents
 // every key).
 type Config struct {
-	Instance  string   `json:"instance"`   // name in logs
-	RunDir    string   `json:"run_dir"`    // mineragent.pid and mineragent.admin
-	AgentID   string   `json:"agent_id"`   // the id the gateways know this agent by
-	Token     string   `json:"token"`      // the agent's secret, or:
-	TokenEnv  string   `json:"token_env"`  // the environment variable holding it, or
-	TokenFile string   `json:"token_file"` // the file holding it
-	Upstream  Upstream `json:"upstream"`   // the link to the pool
-	Stratum   Stratum  `json:"stratum"`    // the farm's miners
-	Vardiff   Vardiff  `json:"vardiff"`    // per-miner difficulty
+	Instance  string            `json:"instance"`   // name in logs
+	RunDir    string            `json:"run_dir"`    // mineragent.pid and mineragent.admin
+	AgentID   string            `json:"agent_id"`   // the id the gateways know this agent by
+	Token     string            `json:"token"`      // the agent's secret, or:
+	TokenEnv  string            `json:"token_env"`  // the environment variable holding it, or
+	TokenFile string            `json:"token_file"` // the file holding it
+	Upstream  Upstream          `json:"upstream"`   // the link to the pool
+	Stratum   stratumsrv.Config `json:"stratum"`    // the farm's miners
+	Vardiff   Vardiff           `json:"vardiff"`    // per-miner difficulty
 	// BatchInterval is the longest a share waits before it goes upstream.
 	BatchInterval confutil.Duration `json:"batch_interval"`
 	// MaxReplayAge and MaxReplayShares bound what is kept for replay while
@@ -71,21 +72,6 @@ type Server struct {
 	CAFile     string `json:"ca_file"`     // PEM roots to verify with (default: the system's)
 }
 
-// Stratum configures the miners' listener and sessions.
-type Stratum struct {
-	Listen          string            `json:"listen"`            // e.g. "0.0.0.0:3333"
-	Loops           int               `json:"loops"`             // gnet event loops; 0 = one per core
-	MaxConnections  int               `json:"max_connections"`   // refuse new connections above this
-	MaxLine         int               `json:"max_line"`          // longest request line in bytes
-	IdleTimeout     confutil.Duration `json:"idle_timeout"`      // close sessions silent this long
-	AuthTimeout     confutil.Duration `json:"auth_timeout"`      // close sessions not authorized this long after connecting
-	MaxPendingBytes int               `json:"max_pending_bytes"` // close slow readers whose outbound buffer exceeds this
-	MaxBadRequests  int               `json:"max_bad_requests"`  // malformed requests tolerated per connection
-	ResumeWindow    confutil.Duration `json:"resume_window"`     // a disconnected miner's extranonce1 is kept this long
-	StaleGrace      confutil.Duration `json:"stale_grace"`       // previous-height jobs still checked for blocks
-	MaxWorkers      int               `json:"max_workers"`       // distinct workers per connection
-}
-
 // Vardiff configures per-miner difficulty.
 type Vardiff struct {
 	Target   confutil.Duration `json:"target"`
@@ -110,12 +96,7 @@ func Default() Config {
 			HandshakeTimeout: confutil.Duration(3 * time.Second), PingInterval: confutil.Duration(5 * time.Second),
 			ReadTimeout: confutil.Duration(30 * time.Second), RetryInterval: confutil.Duration(time.Second),
 			FailbackAfter: confutil.Duration(10 * time.Minute)},
-		Stratum: Stratum{
-			Listen: "0.0.0.0:3333", MaxConnections: 19000, MaxLine: 16 << 10,
-			IdleTimeout: confutil.Duration(10 * time.Minute), AuthTimeout: confutil.Duration(60 * time.Second),
-			MaxPendingBytes: 256 << 10, MaxBadRequests: 20, ResumeWindow: confutil.Duration(10 * time.Minute),
-			StaleGrace: confutil.Duration(30 * time.Second), MaxWorkers: 64,
-		},
+		Stratum: stratumsrv.DefaultConfig(),
 		Vardiff: Vardiff{Target: confutil.Duration(vd.Target), Min: vd.Min, Max: vd.Max, Start: vd.Start,
 			Retarget: confutil.Duration(vd.Retarget)},
 		BatchInterval: confutil.Duration(100 * time.Millisecond),
@@ -203,31 +184,7 @@ func (c Config) Validate() error {
 	if u.FailbackAfter.D() < 0 {
 		p.Add("upstream.failback_after", "must not be negative")
 	}
-	s := c.Stratum
-	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
-		p.Add("stratum.listen", "%q is not host:port", s.Listen)
-	}
-	if s.Loops < 0 || s.Loops > 256 {
-		p.Add("stratum.loops", "must be 0..256")
-	}
-	if s.MaxConnections < 1 || s.MaxConnections > 19900 {
-		p.Add("stratum.max_connections", "must be 1..19900 (one process holds at most about 19,990 sockets here)")
-	}
-	if s.MaxLine < 512 || s.MaxLine > 1<<20 {
-		p.Add("stratum.max_line", "must be 512..1048576")
-	}
-	if s.IdleTimeout.D() <= 0 || s.AuthTimeout.D() <= 0 || s.ResumeWindow.D() < 0 || s.StaleGrace.D() < 0 {
-		p.Add("stratum", "idle_timeout and auth_timeout must be positive; resume_window and stale_grace not negative")
-	}
-	if s.MaxPendingBytes < 4096 {
-		p.Add("stratum.max_pending_bytes", "must be at least 4096")
-	}
-	if s.MaxBadRequests < 0 {
-		p.Add("stratum.max_bad_requests", "must not be negative")
-	}
-	if s.MaxWorkers < 1 {
-		p.Add("stratum.max_workers", "must be at least 1")
-	}
+	c.Stratum.Validate(&p, "stratum")
 	if err := c.VardiffConfig().Validate(); err != nil {
 		p.Merge("vardiff", err)
 	}

@@ -56,13 +56,7 @@ func (c *Client) Bytes() agentwire.Stats {
 	s, conn := c.bytesPrev, c.conn
 	c.mu.Unlock()
 	if conn != nil {
-		cs := conn.Stats()
-		s.RawWritten += cs.RawWritten
-		s.WireWritten += cs.WireWritten
-		s.RawRead += cs.RawRead
-		s.WireRead += cs.WireRead
-		s.MessagesWritten += cs.MessagesWritten
-		s.MessagesRead += cs.MessagesRead
+		s = s.Add(conn.Stats())
 	}
 	return s
 }

@@ -881,11 +881,5 @@ func truncate(s string, n int) string {
 func (c *Client) addStats(s agentwire.Stats) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := &c.bytesPrev
-	p.RawWritten += s.RawWritten
-	p.WireWritten += s.WireWritten
-	p.RawRead += s.RawRead
-	p.WireRead += s.WireRead
-	p.MessagesWritten += s.MessagesWritten
-	p.MessagesRead += s.MessagesRead
+	c.bytesPrev = c.bytesPrev.Add(s)
 }
