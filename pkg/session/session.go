@@ -170,15 +170,14 @@ type Session struct {
 
 	req *stratum.Request // decode scratch, shared by the sessions of one loop
 	sc  *Scratch         // working memory shared by the sessions of one loop
-	out []byte
 
-	subscribed   bool
-	pendingSub   bool
-	pendingSubID stratum.ID
-	resumeID     string
-	userAgent    string
-	en1          []byte
-	sessionID    string
+	subscribed bool
+	// pendingSub is the id of a subscribe held until the first job (rare:
+	// allocated only then).
+	pendingSub *stratum.ID
+	resumeID   string
+	userAgent  string
+	en1        []byte
 
 	workers []*worker
 	mask    uint32 // granted version-rolling mask
@@ -236,14 +235,11 @@ func (s *Session) scratch() *Scratch {
 // begin starts an entry point's output in the (shared) reply buffer; the
 // bytes returned stay valid until the next call on any session of the loop.
 func (s *Session) begin() {
-	s.out = s.scratch().Out[:0]
+	s.scratch().Out = s.sc.Out[:0]
 }
 
-// end keeps the grown buffer for the loop's next session.
-func (s *Session) end() []byte {
-	s.sc.Out = s.out[:0]
-	return s.out
-}
+// end returns the output; the buffer stays the loop's for its next session.
+func (s *Session) end() []byte { return s.sc.Out }
 
 // LastActive returns when the session last sent a line. Safe for concurrent
 // use.
@@ -325,7 +321,7 @@ func (s *Session) HandleLine(line []byte) (out []byte, reason string) {
 	s.begin()
 	defer func() { out = s.end() }()
 	if len(bytes.TrimSpace(line)) == 0 {
-		return s.out, CloseNone
+		return s.sc.Out, CloseNone
 	}
 	now := s.env.Now()
 	s.lastActive.Store(now.UnixNano())
@@ -337,16 +333,16 @@ func (s *Session) HandleLine(line []byte) (out []byte, reason string) {
 			if r.Method == stratum.MethodSubmit {
 				s.rejectShare(now, nil, stats.Malformed, de.Reply())
 			} else {
-				s.out = stratum.AppendError(s.out, r.ID, de.Reply())
+				s.sc.Out = stratum.AppendError(s.sc.Out, r.ID, de.Reply())
 			}
 		}
 		if ce := s.env.Log.Check(zap.DebugLevel, "malformed request"); ce != nil {
 			ce.Write(zap.Uint64("conn", s.ID), zap.String("remote_addr", s.Remote), zap.Error(err))
 		}
 		if s.bad > s.env.MaxBadRequests {
-			return s.out, CloseParseError
+			return s.sc.Out, CloseParseError
 		}
-		return s.out, CloseNone
+		return s.sc.Out, CloseNone
 	}
 	switch r.Method {
 	case stratum.MethodSubmit:
@@ -369,23 +365,23 @@ func (s *Session) HandleLine(line []byte) (out []byte, reason string) {
 		s.reply(stratum.AppendResultTrue)
 	case stratum.MethodGetTransactions:
 		if !r.ID.IsNull() {
-			s.out = stratum.AppendResultRaw(s.out, r.ID, []byte("[]"))
+			s.sc.Out = stratum.AppendResultRaw(s.sc.Out, r.ID, []byte("[]"))
 		}
 	default:
 		if !r.ID.IsNull() {
-			s.out = stratum.AppendError(s.out, r.ID, stratum.ErrUnknownMethod)
+			s.sc.Out = stratum.AppendError(s.sc.Out, r.ID, stratum.ErrUnknownMethod)
 		}
 	}
 	if s.en1 == nil && s.subscribed {
-		return s.out, CloseNoExtra
+		return s.sc.Out, CloseNoExtra
 	}
-	return s.out, CloseNone
+	return s.sc.Out, CloseNone
 }
 
 // reply sends a result for a request with an id (notifications get none).
 func (s *Session) reply(fn func([]byte, stratum.ID) []byte) {
 	if !s.req.ID.IsNull() {
-		s.out = fn(s.out, s.req.ID)
+		s.sc.Out = fn(s.sc.Out, s.req.ID)
 	}
 }
 
@@ -406,7 +402,8 @@ func (s *Session) subscribe(now time.Time) {
 	cur := s.env.Jobs.Current()
 	if cur == nil {
 		// No job yet: hold the reply until the first job arrives.
-		s.pendingSub, s.pendingSubID = true, s.req.ID
+		id := s.req.ID
+		s.pendingSub = &id
 		return
 	}
 	s.completeSubscribe(cur, s.req.ID)
@@ -419,21 +416,23 @@ func (s *Session) completeSubscribe(cur *work.Job, id stratum.ID) {
 		resumed, err := s.env.Extranonce.Allocate(en1, s.resumeID)
 		if err != nil {
 			s.env.Log.Error("extranonce1 space exhausted", zap.Error(err))
-			s.out = stratum.AppendError(s.out, id, stratum.ErrOther)
+			s.sc.Out = stratum.AppendError(s.sc.Out, id, stratum.ErrOther)
 			s.subscribed = true // HandleLine closes: no extranonce
 			return
 		}
 		s.en1 = en1
-		s.sessionID = hex.EncodeToString(en1)
 		if resumed {
 			if ce := s.env.Log.Check(zap.DebugLevel, "session resumed"); ce != nil {
-				ce.Write(zap.Uint64("conn", s.ID), zap.String("session", s.sessionID))
+				ce.Write(zap.Uint64("conn", s.ID), zap.String("session", hex.EncodeToString(en1)))
 			}
 		}
 	}
-	s.subscribed, s.pendingSub = true, false
+	s.subscribed, s.pendingSub = true, nil
 	if !id.IsNull() {
-		s.out = stratum.AppendSubscribeResult(s.out, id, s.sessionID, s.en1, int(cur.Extranonce2Size))
+		// The session id is the extranonce1 in hex: a miner that subscribes
+		// with it again gets the extranonce1 back (Extranonce.Allocate).
+		s.sc.Out = stratum.AppendSubscribeResult(s.sc.Out, id, hex.EncodeToString(s.en1), s.en1,
+			int(cur.Extranonce2Size))
 	}
 	s.maybeStart(cur)
 }
@@ -442,8 +441,8 @@ func (s *Session) completeSubscribe(cur *work.Job, id stratum.ID) {
 // bytes to send.
 func (s *Session) OnFirstJob(cur *work.Job) []byte {
 	s.begin()
-	if s.pendingSub {
-		s.completeSubscribe(cur, s.pendingSubID)
+	if s.pendingSub != nil {
+		s.completeSubscribe(cur, *s.pendingSub)
 	}
 	return s.end()
 }
@@ -543,7 +542,7 @@ func (s *Session) maybeStart(cur *work.Job) {
 		return
 	}
 	s.started = true
-	s.out = s.appendJob(s.out, cur, true)
+	s.sc.Out = s.appendJob(s.sc.Out, cur, true)
 }
 
 func (s *Session) configure() {
@@ -598,7 +597,7 @@ func (s *Session) configure() {
 		}
 	}
 	if !s.req.ID.IsNull() {
-		s.out = stratum.AppendConfigureResult(s.out, s.req.ID, fields...)
+		s.sc.Out = stratum.AppendConfigureResult(s.sc.Out, s.req.ID, fields...)
 	}
 }
 
@@ -644,7 +643,7 @@ func (s *Session) resendIfChanged() {
 	if !s.started || s.lastJob == nil || s.vd.Difficulty() == s.diff {
 		return
 	}
-	s.out = s.appendJob(s.out, s.lastJob, false)
+	s.sc.Out = s.appendJob(s.sc.Out, s.lastJob, false)
 }
 
 // appendJob appends set_difficulty (when it changed) and the job's notify,
@@ -683,7 +682,7 @@ func (s *Session) JobFrames(j *work.Job, clean bool) (setDiff, notify []byte) {
 	if d := s.vd.Difficulty(); d != s.diff {
 		s.diff = d
 		s.begin()
-		s.out = stratum.AppendSetDifficulty(s.out, d)
+		s.sc.Out = stratum.AppendSetDifficulty(s.sc.Out, d)
 		setDiff = s.end()
 	}
 	s.remember(j, s.diff)

@@ -522,3 +522,28 @@ func TestUpstreamSeesWhatTheSessionAccepts(t *testing.T) {
 	h.s.Close()
 	require.Equal(t, []uint32{101, 102}, up.logouts)
 }
+
+// TestSubmitDoesNotAllocate guards the share path: deciding an accepted
+// share allocates nothing (the duplicate set's growth aside, which
+// averages to well under one allocation per share).
+func TestSubmitDoesNotAllocate(t *testing.T) {
+	h := newHarness(t)
+	j := h.addJob("b1", 100, netBits, true)
+	en1 := h.start("alice.w")
+	lines := make([][]byte, 300)
+	for i := range lines {
+		en2, nonce := h.mine(j, en1, j.Version, h.s.Difficulty(), netDiff)
+		lines[i] = []byte(fmt.Sprintf(`{"id":%d,"method":"mining.submit","params":["alice.w","b1","%s","%08x","%s"]}`,
+			i, en2, j.CurTime, nonce))
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(len(lines)-1, func() {
+		if out, _ := h.s.HandleLine(lines[i]); !bytes.Contains(out, []byte(`"result":true`)) {
+			t.Fatalf("share %d not accepted: %s", i, out)
+		}
+		i++
+	})
+	if allocs >= 1 {
+		t.Fatalf("%.2f allocations per accepted share, want 0", allocs)
+	}
+}

@@ -107,7 +107,7 @@ func (s *Session) creditFor(job *work.Job, shareDiff float64) (float64, bool) {
 
 func (s *Session) rejectShare(now time.Time, w *worker, reason stats.Reason, e *stratum.Error) {
 	if !s.req.ID.IsNull() {
-		s.out = stratum.AppendError(s.out, s.req.ID, e)
+		s.sc.Out = stratum.AppendError(s.sc.Out, s.req.ID, e)
 	}
 	if w == nil && len(s.workers) > 0 {
 		w = s.workers[0]

@@ -78,7 +78,6 @@ func (w *Worker) roll(now time.Time) {
 		}
 		w.cur = Minute{Minute: m}
 	}
-	w.last = now
 }
 
 // Accept counts an accepted share credited at diff on a job whose network
@@ -86,6 +85,7 @@ func (w *Worker) roll(now time.Time) {
 func (w *Worker) Accept(now time.Time, diff, netDiff float64, block bool) {
 	w.mu.Lock()
 	w.roll(now)
+	w.last = now
 	w.cur.Accepted++
 	w.cur.DiffSum += diff
 	w.total.Accepted++
@@ -105,6 +105,7 @@ func (w *Worker) Accept(now time.Time, diff, netDiff float64, block bool) {
 func (w *Worker) Reject(now time.Time, r Reason) {
 	w.mu.Lock()
 	w.roll(now)
+	w.last = now
 	w.cur.Rejected++
 	w.cur.Reasons[r]++
 	w.total.Rejected++
@@ -112,8 +113,11 @@ func (w *Worker) Reject(now time.Time, r Reason) {
 	w.mu.Unlock()
 }
 
+// KeepIdle is how long a worker no session holds stays in the table.
+const KeepIdle = time.Hour
+
 // Table holds the workers of the connected sessions, and of those gone
-// until their last minutes are drained.
+// until their last minutes are drained and KeepIdle has passed.
 type Table struct {
 	mu      sync.Mutex
 	workers map[string]*Worker
@@ -139,7 +143,8 @@ func (t *Table) Worker(user, name string) *Worker {
 }
 
 // Release gives back a worker Worker returned. A worker no session holds is
-// forgotten once Drain has taken its last minute.
+// forgotten by Drain once its minutes are all drained and it has been idle
+// for KeepIdle (so /status still shows workers that just left).
 func (t *Table) Release(w *Worker) {
 	t.mu.Lock()
 	w.refs--
@@ -221,7 +226,7 @@ func (t *Table) Drain(now time.Time, all bool) map[string][]Minute {
 			continue
 		}
 		w.mu.Lock()
-		done := len(w.closed) == 0 && w.cur.Accepted+w.cur.Rejected == 0
+		done := len(w.closed) == 0 && w.cur.Accepted+w.cur.Rejected == 0 && now.Sub(w.last) > KeepIdle
 		w.mu.Unlock()
 		if done {
 			delete(t.workers, key)

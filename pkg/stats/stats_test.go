@@ -42,7 +42,7 @@ func TestMinutes(t *testing.T) {
 }
 
 // TestWorkersForgottenAfterRelease: a worker no session holds is dropped
-// once its last minute is drained, never before.
+// once its last minute is drained and it has been idle for KeepIdle.
 func TestWorkersForgottenAfterRelease(t *testing.T) {
 	tbl := NewTable()
 	t0 := time.Unix(1700000000, 0) // minute boundary + 20 s
@@ -57,8 +57,12 @@ func TestWorkersForgottenAfterRelease(t *testing.T) {
 	if len(got["alice.rig1"]) != 1 || got["alice.rig1"][0].Accepted != 1 {
 		t.Fatalf("alice's minute: %v", got)
 	}
+	if tbl.Len() != 2 {
+		t.Fatalf("alice left a minute ago: still shown, want 2 workers, have %d", tbl.Len())
+	}
+	tbl.Drain(t0.Add(KeepIdle+time.Minute), false)
 	if tbl.Len() != 1 {
-		t.Fatalf("alice is released and drained: want only bob, have %d workers", tbl.Len())
+		t.Fatalf("alice is released, drained and idle for KeepIdle: want only bob, have %d workers", tbl.Len())
 	}
 	if again := tbl.Worker("alice", "rig1"); again == a {
 		t.Fatal("a forgotten worker comes back as a new entry")

@@ -68,7 +68,7 @@ func (t *Table) Check(d Deduper, s *Submission, now time.Time, scratch *[]byte) 
 		c.Version = int32((uint32(job.Version) &^ s.Mask) | (s.VersionBits & s.Mask))
 	}
 	c.Hash, *scratch = job.ShareHash(s.Extranonce1, s.Extranonce2, s.NTime, s.Nonce, c.Version, *scratch)
-	if d.Seen(job.Height, &c.Hash) {
+	if d.Seen(job.Height, c.Hash) {
 		return c, stats.Duplicate, false
 	}
 	c.Diff = blockutil.HashDifficulty(&c.Hash)

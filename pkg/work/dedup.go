@@ -38,7 +38,7 @@ func NewDedup() *Dedup {
 
 // Seen records the share hash for height and reports whether it was already
 // there.
-func (d *Dedup) Seen(height int64, h *chainhash.Hash) bool {
+func (d *Dedup) Seen(height int64, h chainhash.Hash) bool {
 	var key [16]byte
 	copy(key[:], h[:16])
 	s := &d.shards[binary.LittleEndian.Uint32(h[16:20])%dedupShards]
@@ -67,7 +67,7 @@ func (d *Dedup) Seen(height int64, h *chainhash.Hash) bool {
 // Deduper is a duplicate-share filter: Seen records a share's hash (of a
 // job at height) and reports whether it was recorded before.
 type Deduper interface {
-	Seen(height int64, h *chainhash.Hash) bool
+	Seen(height int64, h chainhash.Hash) bool
 }
 
 var (
@@ -117,7 +117,7 @@ func NewWindowDedup(window time.Duration, now func() time.Time) *WindowDedup {
 // Seen implements Deduper. The hash covers the job, so shares of different
 // heights never collide; a new height or the end of a window only retires
 // the older set.
-func (d *WindowDedup) Seen(height int64, h *chainhash.Hash) bool {
+func (d *WindowDedup) Seen(height int64, h chainhash.Hash) bool {
 	key := binary.LittleEndian.Uint64(h[:8])
 	s := &d.shards[h[8]%windowShards]
 	t := d.now().UnixNano()

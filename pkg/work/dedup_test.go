@@ -17,27 +17,27 @@ func TestWindowDedup(t *testing.T) {
 		hashes[i] = chainhash.DoubleHashH([]byte{byte(i)})
 	}
 	for i := range hashes {
-		if d.Seen(5, &hashes[i]) {
+		if d.Seen(5, hashes[i]) {
 			t.Fatalf("share %d is new", i)
 		}
 	}
 	now = now.Add(20 * time.Second)
 	for i := range hashes {
-		if !d.Seen(5, &hashes[i]) {
+		if !d.Seen(5, hashes[i]) {
 			t.Fatalf("share %d again within the window", i)
 		}
 	}
 	now = now.Add(31 * time.Second) // one rotation: still remembered
 	for i := range hashes {
-		if !d.Seen(5, &hashes[i]) {
+		if !d.Seen(5, hashes[i]) {
 			t.Fatalf("share %d after one window", i)
 		}
 	}
 	now = now.Add(62 * time.Second) // two more rotations: forgotten
-	d.Seen(5, &chainhash.Hash{})
+	d.Seen(5, chainhash.Hash{})
 	forgotten := 0
 	for i := range hashes {
-		if !d.Seen(5, &hashes[i]) {
+		if !d.Seen(5, hashes[i]) {
 			forgotten++
 		}
 	}
@@ -48,13 +48,13 @@ func TestWindowDedup(t *testing.T) {
 	// the old height is new again (the hash covers the job, so it could
 	// not really come back).
 	h := hashes[0]
-	if !d.Seen(5, &h) {
+	if !d.Seen(5, h) {
 		t.Fatal("just recorded")
 	}
-	if !d.Seen(6, &h) {
+	if !d.Seen(6, h) {
 		t.Fatal("one new height: the previous set is still checked")
 	}
-	if d.Seen(7, &h) {
+	if d.Seen(7, h) {
 		t.Fatal("two new heights: forgotten")
 	}
 }
