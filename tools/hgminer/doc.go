@@ -73,7 +73,10 @@
 //     /metrics process figures), CPU seconds while connecting and during the
 //     run, CPU µs per accepted share, VmRSS before connecting, connected and
 //     at the end, and (end − before) / connections; from /metrics, the
-//     shares by result and the notify broadcasts during the run.
+//     shares by result and the notify broadcasts during the run;
+//   - upstream, when the target is a mineragent (its /metrics has the link
+//     counters): kbit/s sent and received on the pool link during the run
+//     and the compressed bytes sent per share the gateways accepted.
 //
 // New jobs during a run come from the node: -generate-url with
 // -generate-every calls btcd's `generate 1` periodically.
