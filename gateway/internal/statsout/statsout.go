@@ -15,6 +15,13 @@
 // JetStream and the metawriter drop resends. SIGTERM flushes the open
 // minute.
 //
+// Events come in bursts (a mineragent that goes away logs out thousands of
+// miners at once), so they are queued in memory, written to the spool many
+// to a record (one fsync per burst, not per event) and published with
+// asynchronous JetStream publishes whose acknowledgements are awaited
+// together; a record leaves the spool only when all its messages are
+// acknowledged.
+//
 // Concurrency: Authorized, Disconnected and Block are safe for concurrent
 // use and never block (they run on event loops); Run owns the spool.
 package statsout
@@ -65,22 +72,41 @@ type Options struct {
 
 // Publisher ships statistics and events.
 type Publisher struct {
-	o      Options
-	lg     *zap.Logger
-	boot   int64
-	seq    atomic.Uint64
-	events chan bus.Event
-	sp     *spool.Spool
-	js     jetstream.JetStream
-	m      *metrics
+	o    Options
+	lg   *zap.Logger
+	boot int64
+	seq  atomic.Uint64
+	sp   *spool.Spool
+	js   jetstream.JetStream
+	m    *metrics
 
 	mu          sync.Mutex
 	authorized  map[int64]float64 // minute → new authorizations
 	connections map[int64]float64 // minute → connections sampled at its end
 	seen        map[string]time.Time
 	lastSample  int64
-	wake        chan struct{}
+
+	// The event queue: emit appends, Run takes the whole slice.
+	qmu      sync.Mutex
+	queue    []bus.Event
+	qdropped int       // dropped since the last warning
+	qwarned  time.Time // when the last "queue full" warning was logged
+	wake     chan struct{}
 }
+
+const (
+	// maxQueuedEvents bounds the in-memory event queue (about 150 bytes
+	// each); at that point events are dropped and counted.
+	maxQueuedEvents = 1 << 17
+	// eventsPerRecord is how many events share one spool record.
+	eventsPerRecord = 1024
+	// maxInFlight bounds the messages awaiting a JetStream acknowledgement.
+	maxInFlight = 4096
+	// publishWait bounds one publishing round (NATS slow or away).
+	publishWait = 2 * time.Second
+	// queueWarnEvery rate-limits the "event queue full" warning.
+	queueWarnEvery = 10 * time.Second
+)
 
 // New opens the spool; pending records from an earlier run are replayed by
 // Run.
@@ -110,12 +136,14 @@ func New(o Options) (*Publisher, error) {
 	for _, p := range problems {
 		o.Logger.Error("statistics spool file unreadable", zap.Error(p))
 	}
-	p := &Publisher{o: o, lg: o.Logger, boot: o.Now().UnixNano(), events: make(chan bus.Event, 8192), sp: sp,
+	p := &Publisher{o: o, lg: o.Logger, boot: o.Now().UnixNano(), sp: sp,
 		m: newMetrics(), authorized: map[int64]float64{}, connections: map[int64]float64{}, seen: map[string]time.Time{},
 		wake: make(chan struct{}, 1)}
 	p.lastSample = minuteOf(o.Now())
 	if o.Conn != nil {
-		if p.js, err = jetstream.New(o.Conn); err != nil {
+		p.js, err = jetstream.New(o.Conn, jetstream.WithPublishAsyncMaxPending(2*maxInFlight),
+			jetstream.WithPublishAsyncTimeout(2*publishWait))
+		if err != nil {
 			return nil, fmt.Errorf("jetstream: %w", err)
 		}
 	}
@@ -166,15 +194,50 @@ func (p *Publisher) Block(now time.Time, hash, user, worker string) {
 
 func (p *Publisher) emit(ev bus.Event) {
 	ev.Gateway, ev.Boot, ev.Seq = p.o.Gateway, p.boot, p.seq.Add(1)
-	select {
-	case p.events <- ev:
-	default:
+	p.qmu.Lock()
+	if len(p.queue) >= maxQueuedEvents {
 		p.m.dropped.Inc()
-		p.lg.Warn("event queue full; event dropped", zap.String("kind", ev.Kind))
+		p.qdropped++
+		var n int
+		if now := time.Now(); now.Sub(p.qwarned) >= queueWarnEvery {
+			n, p.qdropped, p.qwarned = p.qdropped, 0, now
+		}
+		p.qmu.Unlock()
+		if n > 0 {
+			p.lg.Warn("event queue full; events dropped", zap.Int("dropped", n), zap.String("kind", ev.Kind))
+		}
+		return
+	}
+	p.queue = append(p.queue, ev)
+	p.qmu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
-// Spool record: u16 subject length | subject | u16 id length | id | payload.
+// takeEvents empties the event queue.
+func (p *Publisher) takeEvents() []bus.Event {
+	p.qmu.Lock()
+	q := p.queue
+	p.queue = nil
+	p.qmu.Unlock()
+	return q
+}
+
+// message is one bus message of a spool record.
+type message struct {
+	subject, id string
+	payload     []byte
+}
+
+// A spool record holds one message — u16 subject length | subject | u16 id
+// length | id | payload — or, after the u16 batchMarker, a u32 count of
+// messages each written as u16 subject length | subject | u16 id length |
+// id | u32 payload length | payload. Subjects are never 65535 bytes long,
+// so records written before batching still read.
+const batchMarker = 0xffff
+
 func record(subject, id string, payload []byte) []byte {
 	b := make([]byte, 0, 4+len(subject)+len(id)+len(payload))
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(subject)))
@@ -184,28 +247,97 @@ func record(subject, id string, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-func parseRecord(b []byte) (subject, id string, payload []byte, err error) {
-	if len(b) < 2 {
-		return "", "", nil, errors.New("short record")
+func batchRecord(msgs []message) []byte {
+	n := 6
+	for _, m := range msgs {
+		n += 8 + len(m.subject) + len(m.id) + len(m.payload)
 	}
-	n := int(binary.LittleEndian.Uint16(b))
-	if len(b) < 2+n+2 {
-		return "", "", nil, errors.New("short record")
+	b := make([]byte, 0, n)
+	b = binary.LittleEndian.AppendUint16(b, batchMarker)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(msgs)))
+	for _, m := range msgs {
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(m.subject)))
+		b = append(b, m.subject...)
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(m.id)))
+		b = append(b, m.id...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(m.payload)))
+		b = append(b, m.payload...)
 	}
-	subject = string(b[2 : 2+n])
-	b = b[2+n:]
-	m := int(binary.LittleEndian.Uint16(b))
-	if len(b) < 2+m {
-		return "", "", nil, errors.New("short record")
-	}
-	return subject, string(b[2 : 2+m]), b[2+m:], nil
+	return b
 }
 
-// enqueue spools a message and asks Run to publish.
+var errShortRecord = errors.New("short spool record")
+
+// parseRecord reads a record of either form.
+func parseRecord(b []byte) ([]message, error) {
+	if len(b) < 2 {
+		return nil, errShortRecord
+	}
+	if binary.LittleEndian.Uint16(b) != batchMarker {
+		subject, rest, ok := field16(b)
+		if !ok {
+			return nil, errShortRecord
+		}
+		id, rest, ok := field16(rest)
+		if !ok {
+			return nil, errShortRecord
+		}
+		return []message{{subject: string(subject), id: string(id), payload: rest}}, nil
+	}
+	if len(b) < 6 {
+		return nil, errShortRecord
+	}
+	count := binary.LittleEndian.Uint32(b[2:])
+	b = b[6:]
+	if uint64(count) > uint64(len(b)/8) {
+		return nil, fmt.Errorf("spool record claims %d messages in %d bytes", count, len(b))
+	}
+	msgs := make([]message, 0, count)
+	for i := uint32(0); i < count; i++ {
+		subject, rest, ok := field16(b)
+		if !ok {
+			return nil, errShortRecord
+		}
+		id, rest, ok := field16(rest)
+		if !ok || len(rest) < 4 {
+			return nil, errShortRecord
+		}
+		n := binary.LittleEndian.Uint32(rest)
+		if uint64(n) > uint64(len(rest)-4) {
+			return nil, errShortRecord
+		}
+		msgs = append(msgs, message{subject: string(subject), id: string(id), payload: rest[4 : 4+n]})
+		b = rest[4+n:]
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("spool record has %d bytes after its last message", len(b))
+	}
+	return msgs, nil
+}
+
+// field16 splits a u16-length-prefixed field off b.
+func field16(b []byte) (field, rest []byte, ok bool) {
+	if len(b) < 2 {
+		return nil, nil, false
+	}
+	n := int(binary.LittleEndian.Uint16(b))
+	if len(b) < 2+n {
+		return nil, nil, false
+	}
+	return b[2 : 2+n], b[2+n:], true
+}
+
+// enqueue spools a message.
 func (p *Publisher) enqueue(subject, id string, payload []byte) {
-	if _, err := p.sp.Append(record(subject, id, payload)); err != nil {
-		p.m.dropped.Inc()
-		p.lg.Error("statistics spool refused a message; it is lost", zap.String("id", id), zap.Error(err))
+	p.spoolRecord(record(subject, id, payload), 1, id)
+}
+
+// spoolRecord appends a record of n messages (the first with id first).
+func (p *Publisher) spoolRecord(rec []byte, n int, first string) {
+	if _, err := p.sp.Append(rec); err != nil {
+		p.m.dropped.Add(float64(n))
+		p.lg.Error("statistics spool refused messages; they are lost", zap.String("first_id", first),
+			zap.Int("messages", n), zap.Error(err))
 		return
 	}
 	p.m.spooled.Set(float64(p.sp.Len()))
@@ -315,15 +447,15 @@ func (p *Publisher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			p.drainEvents()
+			p.spoolEvents()
 			p.closeMinutes(p.o.Now(), true)
 			fctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			p.publishSpool(fctx)
 			cancel()
+			p.m.spooled.Set(float64(p.sp.Len()))
 			return nil
-		case ev := <-p.events:
-			p.enqueueEvent(ev)
-			p.drainEvents()
+		case <-p.wake:
+			p.spoolEvents()
 			p.publishSpool(ctx)
 		case <-t.C:
 			now := p.o.Now()
@@ -332,56 +464,127 @@ func (p *Publisher) Run(ctx context.Context) error {
 				p.closeMinutes(now.Add(-p.o.FlushDelay), false)
 				flushed = m
 			}
+			p.spoolEvents()
 			p.publishSpool(ctx)
 		}
 	}
 }
 
-func (p *Publisher) enqueueEvent(ev bus.Event) {
-	p.enqueue(bus.Subject(p.o.Prefix, p.o.Coin, bus.TopicEvent), ev.ID(), ev.Marshal())
+// spoolEvents moves the queued events into the spool, eventsPerRecord to a
+// record.
+func (p *Publisher) spoolEvents() {
+	q := p.takeEvents()
+	if len(q) == 0 {
+		return
+	}
+	subject := bus.Subject(p.o.Prefix, p.o.Coin, bus.TopicEvent)
+	msgs := make([]message, 0, min(len(q), eventsPerRecord))
+	for len(q) > 0 {
+		n := min(len(q), eventsPerRecord)
+		msgs = msgs[:0]
+		for i := range q[:n] {
+			msgs = append(msgs, message{subject: subject, id: q[i].ID(), payload: q[i].Marshal()})
+		}
+		p.spoolRecord(batchRecord(msgs), n, msgs[0].id)
+		q = q[n:]
+	}
+	p.m.spooled.Set(float64(p.sp.Len()))
 }
 
-func (p *Publisher) drainEvents() {
-	for {
-		select {
-		case ev := <-p.events:
-			p.enqueueEvent(ev)
-		default:
+// pending is a spool record whose messages are being published.
+type pending struct {
+	seq     uint64
+	futures []jetstream.PubAckFuture
+	bad     error // unreadable record: dropped
+}
+
+// publishSpool publishes spooled records oldest first, up to maxInFlight
+// messages a round without waiting for each acknowledgement, and removes
+// the records whose messages were all acknowledged. It stops at the first
+// record that was not (order is kept; messages of later records that did
+// get through are dropped as duplicates by their ids when resent).
+func (p *Publisher) publishSpool(ctx context.Context) {
+	if p.js == nil {
+		return
+	}
+	seqs := p.sp.Pending()
+	for len(seqs) > 0 {
+		if ctx.Err() != nil {
+			return
+		}
+		var round []pending
+		inFlight, sendErr := 0, error(nil)
+		for len(seqs) > 0 && inFlight < maxInFlight && sendErr == nil {
+			pd := pending{seq: seqs[0]}
+			seqs = seqs[1:]
+			var msgs []message
+			b, err := p.sp.Read(pd.seq)
+			if err == nil {
+				msgs, err = parseRecord(b)
+			}
+			if err != nil {
+				pd.bad = err
+				round = append(round, pd)
+				continue
+			}
+			for _, m := range msgs {
+				f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: m.subject, Data: m.payload}, jetstream.WithMsgID(m.id))
+				if err != nil {
+					sendErr = fmt.Errorf("publish %s: %w", m.id, err)
+					break
+				}
+				pd.futures = append(pd.futures, f)
+			}
+			inFlight += len(pd.futures)
+			round = append(round, pd)
+		}
+		if !p.settle(ctx, round, sendErr) {
 			return
 		}
 	}
 }
 
-// publishSpool publishes spooled records oldest first and stops at the
-// first failure (order is kept).
-func (p *Publisher) publishSpool(ctx context.Context) {
-	if p.js == nil {
-		return
-	}
-	for _, seq := range p.sp.Pending() {
-		b, err := p.sp.Read(seq)
-		if err == nil {
-			var subject, id string
-			var payload []byte
-			if subject, id, payload, err = parseRecord(b); err == nil {
-				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err = p.js.Publish(pctx, subject, payload, jetstream.WithMsgID(id))
-				cancel()
-				if err != nil {
-					p.m.failures.Inc()
-					p.lg.Debug("statistics publish failed; kept in the spool", zap.String("id", id), zap.Error(err))
-					p.m.spooled.Set(float64(p.sp.Len()))
-					return
-				}
+// settle waits for the acknowledgements of a round and removes the records
+// that are done, in order; it reports whether all were.
+func (p *Publisher) settle(ctx context.Context, round []pending, sendErr error) bool {
+	wctx, cancel := context.WithTimeout(ctx, publishWait)
+	defer cancel()
+	defer func() { p.m.spooled.Set(float64(p.sp.Len())) }()
+	for i, pd := range round {
+		if pd.bad != nil {
+			p.lg.Error("unreadable statistics spool record dropped", zap.Uint64("seq", pd.seq), zap.Error(pd.bad))
+			_ = p.sp.Remove(pd.seq)
+			continue
+		}
+		complete := sendErr == nil || i < len(round)-1
+		for _, f := range pd.futures {
+			select {
+			case <-f.Ok():
 				p.m.published.Inc()
+				continue
+			case err := <-f.Err():
+				p.failed(f.Msg(), err)
+			case <-wctx.Done():
+				p.failed(f.Msg(), wctx.Err())
 			}
+			return false
 		}
-		if err != nil {
-			p.lg.Error("unreadable statistics spool record dropped", zap.Uint64("seq", seq), zap.Error(err))
+		if !complete {
+			p.failed(nil, sendErr)
+			return false
 		}
-		_ = p.sp.Remove(seq)
+		_ = p.sp.Remove(pd.seq)
 	}
-	p.m.spooled.Set(float64(p.sp.Len()))
+	return sendErr == nil
+}
+
+func (p *Publisher) failed(m *nats.Msg, err error) {
+	p.m.failures.Inc()
+	id := ""
+	if m != nil {
+		id = m.Header.Get(jetstream.MsgIDHeader)
+	}
+	p.lg.Debug("statistics publish failed; kept in the spool", zap.String("id", id), zap.Error(err))
 }
 
 type metrics struct {

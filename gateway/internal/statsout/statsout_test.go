@@ -2,6 +2,8 @@ package statsout
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -9,10 +11,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hashgate/hashgate/pkg/bus"
+	"github.com/hashgate/hashgate/pkg/spool"
 	"github.com/hashgate/hashgate/pkg/stats"
 	"github.com/hashgate/hashgate/pkg/testutil"
 )
@@ -202,5 +206,126 @@ func TestOutageAndRestart(t *testing.T) {
 	require.Equal(t, 10.0, diff)
 	for i := 1; i < len(batches); i++ {
 		require.LessOrEqual(t, batches[i-1].Minute, batches[i].Minute, "in order")
+	}
+}
+
+// TestEventBurst: a mineragent going away logs out thousands of miners at
+// once, from several event loops. Every event reaches the stream exactly
+// once, none is dropped, and Run stops promptly.
+func TestEventBurst(t *testing.T) {
+	e := newEnv(t)
+	p, stop := e.publisher(nil)
+	const loops, each = 4, 2500
+	var wg sync.WaitGroup
+	for l := 0; l < loops; l++ {
+		wg.Add(1)
+		go func(l int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				p.Disconnected(e.clock.now(), "farm", fmt.Sprintf("w%d-%d", l, i), "10.0.0.9")
+			}
+		}(l)
+	}
+	wg.Wait()
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		_, evs := e.messages()
+		return len(evs) >= loops*each
+	}, "all events in the stream")
+	start := time.Now()
+	stop()
+	require.Less(t, time.Since(start), 3*time.Second, "Run returns promptly")
+	_, evs := e.messages()
+	require.Len(t, evs, loops*each)
+	seen := map[uint64]bool{}
+	workers := map[string]bool{}
+	for _, ev := range evs {
+		require.False(t, seen[ev.Seq], "event %d twice", ev.Seq)
+		seen[ev.Seq] = true
+		workers[ev.Worker] = true
+		require.Equal(t, bus.EventDisconnected, ev.Kind)
+	}
+	require.Len(t, workers, loops*each)
+	require.Zero(t, promtest.ToFloat64(p.m.dropped))
+	require.Zero(t, p.Spooled())
+}
+
+// TestOldRecordReplays: a spool written before events were batched (one
+// message per record) is still replayed.
+func TestOldRecordReplays(t *testing.T) {
+	e := newEnv(t)
+	sp, _, err := spool.Open(e.dir, 1<<20)
+	require.NoError(t, err)
+	ev := bus.Event{Gateway: "gw0", Boot: 1, Seq: 1, Time: 1, Kind: bus.EventConnected, User: "old", Worker: "w"}
+	_, err = sp.Append(record("hashgate.btc.event", ev.ID(), ev.Marshal()))
+	require.NoError(t, err)
+	p, _ := e.publisher(nil)
+	testutil.Eventually(t, 10*time.Second, func() bool { return p.Spooled() == 0 }, "replayed")
+	_, evs := e.messages()
+	require.Len(t, evs, 1)
+	require.Equal(t, "old", evs[0].User)
+}
+
+func TestRecordCodec(t *testing.T) {
+	msgs := []message{{"a.b", "id1", []byte("x")}, {"a.c", "id2", nil}, {"a.d", "", []byte("yz")}}
+	got, err := parseRecord(batchRecord(msgs))
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	for i := range msgs {
+		require.Equal(t, msgs[i].subject, got[i].subject)
+		require.Equal(t, msgs[i].id, got[i].id)
+		require.Equal(t, string(msgs[i].payload), string(got[i].payload))
+	}
+	one, err := parseRecord(record("s", "i", []byte("p")))
+	require.NoError(t, err)
+	require.Equal(t, []message{{"s", "i", []byte("p")}}, one)
+	b := batchRecord(msgs)
+	for n := 0; n < len(b); n++ {
+		_, err := parseRecord(b[:n])
+		require.Error(t, err, "truncated at %d", n)
+	}
+	_, err = parseRecord(append(b, 0))
+	require.Error(t, err, "trailing byte")
+}
+
+func FuzzParseRecord(f *testing.F) {
+	f.Add(batchRecord([]message{{"a", "b", []byte("c")}}))
+	f.Add(record("s", "i", []byte("p")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msgs, err := parseRecord(b)
+		if err != nil || len(b) < 2 || binary.LittleEndian.Uint16(b) != batchMarker {
+			return
+		}
+		if again, err := parseRecord(batchRecord(msgs)); err != nil || len(again) != len(msgs) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+// TestPartialFailureResent: a record published while JetStream is away is
+// kept and resent whole; messages that did get through are not stored
+// twice (their ids are de-duplicated).
+func TestPartialFailureResent(t *testing.T) {
+	e := newEnv(t)
+	// Half of a batch reaches the stream before the publisher exists, as
+	// if a round had been cut short after those acknowledgements.
+	var msgs []message
+	for i := 1; i <= 10; i++ {
+		ev := bus.Event{Gateway: "gw0", Boot: 7, Seq: uint64(i), Time: 1, Kind: bus.EventDisconnected, User: "u", Worker: fmt.Sprint(i)}
+		msgs = append(msgs, message{"hashgate.btc.event", ev.ID(), ev.Marshal()})
+		if i <= 5 {
+			_, err := e.js.Publish(context.Background(), "hashgate.btc.event", ev.Marshal(), jetstream.WithMsgID(ev.ID()))
+			require.NoError(t, err)
+		}
+	}
+	sp, _, err := spool.Open(e.dir, 1<<20)
+	require.NoError(t, err)
+	_, err = sp.Append(batchRecord(msgs))
+	require.NoError(t, err)
+	p, _ := e.publisher(nil)
+	testutil.Eventually(t, 10*time.Second, func() bool { return p.Spooled() == 0 }, "resent")
+	_, evs := e.messages()
+	require.Len(t, evs, 10, "each event once")
+	for i, ev := range evs {
+		require.Equal(t, uint64(i+1), ev.Seq, "in order")
 	}
 }
