@@ -330,7 +330,7 @@ func upstreamReport(a, b procstat.Metrics, wall float64) *UpstreamReport {
 	}
 	d := func(name string, match ...string) float64 { return b.Sum(name, match...) - a.Sum(name, match...) }
 	u := &UpstreamReport{WireBytesSent: d(sent), WireBytesReceived: d("mineragent_upstream_wire_bytes_received_total"),
-		RawBytesSent: d("mineragent_upstream_raw_bytes_sent_total"),
+		RawBytesSent:   d("mineragent_upstream_raw_bytes_sent_total"),
 		SharesAccepted: d("mineragent_upstream_share_results_total", `result="accepted"`)}
 	if wall > 0 {
 		u.KbitPerSecUp = round(u.WireBytesSent*8/1000/wall, 2)
@@ -449,12 +449,17 @@ func (r *Report) WriteText(w io.Writer) {
 	p("load gen     CPU %.3f s in the run (%.1f %% of a core), RSS %.1f MB (%.2f KiB per connection)",
 		r.LoadGen.CPURunS, r.LoadGen.CPURunCores*100, r.LoadGen.RSSMB, r.LoadGen.RSSPerConnKB)
 	if g := r.Gateway; g != nil {
-		who := "gateway"
-		if g.PID > 0 {
-			who = fmt.Sprintf("gateway pid %d", g.PID)
+		// The process observed is the server the miners dial: a gateway, or a
+		// mineragent when it reports an upstream link.
+		row, who := "gateway   ", "gateway"
+		if g.Upstream != nil {
+			row, who = "mineragent", "mineragent"
 		}
-		p("gateway      %s (%s): CPU %.3f s in the run (%.1f %% of a core), %.2f µs per accepted share; %.3f s while connecting",
-			who, g.Source, g.CPURunS, g.CPURunCores*100, g.CPUPerShareUs, g.CPUConnectS)
+		if g.PID > 0 {
+			who = fmt.Sprintf("%s pid %d", who, g.PID)
+		}
+		p("%s   %s (%s): CPU %.3f s in the run (%.1f %% of a core), %.2f µs per accepted share; %.3f s while connecting",
+			row, who, g.Source, g.CPURunS, g.CPURunCores*100, g.CPUPerShareUs, g.CPUConnectS)
 		p("             RSS %.1f MB before, %.1f MB connected, %.1f MB at the end: %.2f KiB per connection",
 			g.RSSBeforeMB, g.RSSConnectedMB, g.RSSEndMB, g.RSSPerConnKB)
 		if g.Shares != nil {
