@@ -39,6 +39,10 @@ COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 PKG_MODULE := $(shell awk '$$1 == "module" {print $$2; exit}' pkg/go.mod 2>/dev/null)
 LDFLAGS := $(if $(and $(COMMIT),$(PKG_MODULE)),-ldflags "-X $(PKG_MODULE)/version.Commit=$(COMMIT)")
 
+# Daemons built without cgo: static binaries (mineragent runs on farm hosts with
+# nothing installed; it also maps 1.5 MB less). shell/lib.sh has the same list.
+STATIC_DAEMONS := mineragent
+
 .PHONY: deps build vet test fuzz bench verify clean
 
 deps:
@@ -51,8 +55,9 @@ build:
 		if [[ ! -f $$m/main.go ]]; then \
 			echo "==> skip $$m: no main.go (not a daemon yet)"; continue; \
 		fi; \
-		echo "==> go build -o bin/$$name ./$$m"; \
-		go build $(LDFLAGS) -o "bin/$$name" "./$$m"; \
+		cgo=1; if [[ " $(STATIC_DAEMONS) " == *" $$name "* ]]; then cgo=0; fi; \
+		echo "==> CGO_ENABLED=$$cgo go build -o bin/$$name ./$$m"; \
+		CGO_ENABLED=$$cgo go build $(LDFLAGS) -o "bin/$$name" "./$$m"; \
 	done
 
 vet:

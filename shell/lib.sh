@@ -304,6 +304,9 @@ wait_healthz() {
 # daemon_buildable D: true if <repo>/D/main.go exists.
 daemon_buildable() { [[ -f $HASHGATE_ROOT/$1/main.go ]]; }
 
+# Daemons built without cgo (static binaries; the Makefile's STATIC_DAEMONS).
+STATIC_DAEMONS="mineragent"
+
 # build_daemon D: go build -o bin/D ./D from the repository root (go.work applies),
 # stamping pkg/version.Commit with the checkout's commit when there is one (as make build).
 build_daemon() {
@@ -311,6 +314,8 @@ build_daemon() {
 	commit="$(git -C "$HASHGATE_ROOT" rev-parse --short=12 HEAD 2>/dev/null)" || commit=""
 	mod="$(awk '$1 == "module" {print $2; exit}' "$HASHGATE_ROOT/pkg/go.mod" 2>/dev/null)" || mod=""
 	if [[ -n $commit && -n $mod ]]; then flags=(-ldflags "-X $mod/version.Commit=$commit"); fi
+	local cgo=1
+	if [[ " $STATIC_DAEMONS " == *" $d "* ]]; then cgo=0; fi
 	log "building bin/$d"
-	(cd "$HASHGATE_ROOT" && go build "${flags[@]}" -o "bin/$d" "./$d")
+	(cd "$HASHGATE_ROOT" && CGO_ENABLED=$cgo go build "${flags[@]}" -o "bin/$d" "./$d")
 }

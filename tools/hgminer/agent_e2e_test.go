@@ -14,8 +14,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,6 +100,7 @@ func startAgentCluster(t *testing.T) *agentCluster {
 			"retarget": "30s"},
 		"batch_interval": "100ms", "max_replay_age": "10m", "no_upstream_timeout": "2m",
 		"admin": map[string]any{"listen": "127.0.0.1:0"}, "log": logConfig(), "shutdown_timeout": "10s",
+		"heap_profile": os.Getenv("HASHGATE_AGENT_LOAD_PROFILE") != "",
 	})
 	checkConfigs(t, sc.env, gatewayBin, gwBConf, agentBin, agentConf)
 	ac.gwB = startProc(t, "gateway-b", gatewayBin, sc.env, "-c", gwBConf)
@@ -326,7 +329,10 @@ func checkBadAgents(t *testing.T, addr string) {
 // was answered and went upstream.
 //
 // For the figures in docs/benchmarks.md, HASHGATE_AGENT_LOAD_CONNS and
-// HASHGATE_AGENT_LOAD_DURATION change the 5,000 miners and 20 s.
+// HASHGATE_AGENT_LOAD_DURATION change the 5,000 miners and 20 s;
+// HASHGATE_AGENT_LOAD_PROFILE=<dir> turns the agent's heap profile on and
+// saves it with /proc status near the end of the run (where its memory
+// goes; the sampling itself costs about 1.5 MB).
 func TestAgentLoadReport(t *testing.T) {
 	ac := startAgentCluster(t)
 	conns, duration := 5000, 20*time.Second
@@ -335,6 +341,11 @@ func TestAgentLoadReport(t *testing.T) {
 	}
 	if v, err := time.ParseDuration(os.Getenv("HASHGATE_AGENT_LOAD_DURATION")); err == nil && v > 0 {
 		duration = v
+	}
+	if dir := os.Getenv("HASHGATE_AGENT_LOAD_PROFILE"); dir != "" {
+		// The load tool connects everyone before the measured run starts.
+		timer := time.AfterFunc(10*time.Second+duration*9/10, func() { saveAgentProfile(t, ac, dir) })
+		defer timer.Stop()
 	}
 	out, stderr := runTool(t, 4*time.Minute+2*duration, "load", "-url", "stratum+tcp://"+ac.agentStratum,
 		"-conns", strconv.Itoa(conns), "-procs", "2", "-share-rate", "0.2", "-duration", duration.String(),
@@ -364,4 +375,26 @@ func TestAgentLoadReport(t *testing.T) {
 	// Every share the agent accepted during the run went upstream and was
 	// accepted there too (the run's edges aside).
 	require.InDelta(t, float64(s.Accepted), u.SharesAccepted, float64(s.Accepted)/20)
+}
+
+// saveAgentProfile writes the agent's heap profile, /proc status and
+// runtime memory statistics into dir.
+func saveAgentProfile(t *testing.T, ac *agentCluster, dir string) {
+	for name, url := range map[string]string{"heap.pprof": ac.agentAdmin + "/debug/pprof/heap",
+		"memstats.txt": ac.agentAdmin + "/debug/pprof/heap?debug=1"} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Logf("agent profile: %v", err)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_ = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	if b, err := os.ReadFile(filepath.Join(ac.agentRun, "mineragent.pid")); err == nil {
+		if st, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/status"); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, "status.txt"), st, 0o644)
+		}
+	}
+	t.Logf("agent profile saved in %s", dir)
 }

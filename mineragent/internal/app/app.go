@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -260,6 +261,10 @@ func (a *App) status() any {
 // close the link, stop the admin endpoint.
 func (a *App) Run(ctx context.Context) error {
 	defer debug.SetGCPercent(debug.SetGCPercent(a.cfg.GCPercent))
+	if !a.cfg.HeapProfile {
+		// Only the few stacks sampled before this point stay in the table.
+		runtime.MemProfileRate = 0
+	}
 	if _, err := a.admin.Listen(); err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}

@@ -46,7 +46,11 @@ type Config struct {
 	// grow this many percent above the live data between collections. The
 	// agent allocates little, so a low value keeps it small at almost no
 	// CPU cost.
-	GCPercent       int               `json:"gc_percent"`
+	GCPercent int `json:"gc_percent"`
+	// HeapProfile keeps Go's allocation sampling on, for
+	// /debug/pprof/heap; off, the runtime does not keep the sample table
+	// (up to 1.5 MB once enough call stacks were sampled).
+	HeapProfile     bool              `json:"heap_profile"`
 	Admin           admin.Config      `json:"admin"`
 	Log             logx.Config       `json:"log"`
 	ShutdownTimeout confutil.Duration `json:"shutdown_timeout"`
@@ -103,7 +107,7 @@ func Default() Config {
 		MaxReplayAge:  confutil.Duration(10 * time.Minute), MaxReplayShares: 1 << 20,
 		NoUpstreamTimeout: confutil.Duration(2 * time.Minute),
 		DedupWindow:       confutil.Duration(30 * time.Second),
-		GCPercent:         20,
+		GCPercent:         10,
 		Admin:             admin.Config{Listen: "127.0.0.1:0"},
 		Log:               logx.DefaultConfig(),
 		ShutdownTimeout:   confutil.Duration(10 * time.Second),
