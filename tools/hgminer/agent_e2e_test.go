@@ -344,7 +344,7 @@ func TestAgentLoadReport(t *testing.T) {
 	}
 	if dir := os.Getenv("HASHGATE_AGENT_LOAD_PROFILE"); dir != "" {
 		// The load tool connects everyone before the measured run starts.
-		timer := time.AfterFunc(10*time.Second+duration*9/10, func() { saveAgentProfile(t, ac, dir) })
+		timer := time.AfterFunc(2*time.Second+duration*3/4, func() { saveAgentProfile(t, ac, dir) })
 		defer timer.Stop()
 	}
 	out, stderr := runTool(t, 4*time.Minute+2*duration, "load", "-url", "stratum+tcp://"+ac.agentStratum,
