@@ -1,7 +1,6 @@
 package work
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -60,11 +59,14 @@ func (j *Job) ShareHash(en1, en2 []byte, ntime, nonce uint32, version int32, scr
 	cb = append(cb, en1...)
 	cb = append(cb, en2...)
 	cb = append(cb, j.Coinb2...)
-	first := sha256.Sum256(cb)
-	cbid := chainhash.Hash(sha256.Sum256(first[:]))
-	root := blockutil.MerkleRootFromBranch(cbid, j.MerkleBranch)
+	cb = blockutil.GrowForPadding(cb) // once: the caller keeps the buffer
+	hs := blockutil.GetHasher()
+	cbid := hs.DoubleHash(cb, len(cb))
+	root := hs.MerkleRootFromBranch(cbid, j.MerkleBranch)
 	h := blockutil.MakeHeader(version, &j.PrevHash, &root, ntime, j.Bits, nonce)
-	return h.Hash(), cb
+	hash := hs.HeaderHash(&h)
+	blockutil.PutHasher(hs)
+	return hash, cb
 }
 
 // Block assembles the full block for a share that met the network target.

@@ -1,0 +1,5 @@
+//go:build !race
+
+package blockutil
+
+const raceEnabled = false
