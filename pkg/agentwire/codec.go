@@ -1,10 +1,11 @@
 package agentwire
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
+
+	"github.com/hashgate/hashgate/pkg/binfield"
 )
 
 // Field limits. Encoders refuse what decoders would refuse, so a message a
@@ -37,215 +38,38 @@ const (
 	MaxBatchGroups = 256
 )
 
-// encoder appends fields to a byte slice.
+// codecErrors are the errors decoders report.
+var codecErrors = binfield.Errors{Short: ErrShort, TooLong: ErrTooLong, Invalid: ErrInvalid, Trail: ErrTrail}
+
+// encoder appends fields to a byte slice. Layouts and code are binfield's
+// (its Append functions); the local type keeps the short names and the
+// plain b field that message code and tests use.
 type encoder struct{ b []byte }
 
-func (e *encoder) u8(v uint8)       { e.b = append(e.b, v) }
-func (e *encoder) u16(v uint16)     { e.b = binary.LittleEndian.AppendUint16(e.b, v) }
-func (e *encoder) u32(v uint32)     { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
-func (e *encoder) u64(v uint64)     { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
-func (e *encoder) i64(v int64)      { e.u64(uint64(v)) }
-func (e *encoder) f64(v float64)    { e.u64(math.Float64bits(v)) }
-func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) hash(v *[32]byte) { e.b = append(e.b, v[:]...) }
-func (e *encoder) bytes(v []byte) {
-	e.uvarint(uint64(len(v)))
-	e.b = append(e.b, v...)
-}
-func (e *encoder) str(v string) {
-	e.uvarint(uint64(len(v)))
-	e.b = append(e.b, v...)
-}
+func (e *encoder) u8(v uint8)        { e.b = append(e.b, v) }
+func (e *encoder) u16(v uint16)      { e.b = binfield.AppendU16(e.b, v) }
+func (e *encoder) u32(v uint32)      { e.b = binfield.AppendU32(e.b, v) }
+func (e *encoder) u64(v uint64)      { e.b = binfield.AppendU64(e.b, v) }
+func (e *encoder) i64(v int64)       { e.b = binfield.AppendI64(e.b, v) }
+func (e *encoder) f64(v float64)     { e.b = binfield.AppendF64(e.b, v) }
+func (e *encoder) uvarint(v uint64)  { e.b = binfield.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)    { e.b = binfield.AppendVarint(e.b, v) }
+func (e *encoder) hash(v *[32]byte)  { e.b = binfield.AppendHash(e.b, v) }
+func (e *encoder) bytes(v []byte)    { e.b = binfield.AppendBytes(e.b, v) }
+func (e *encoder) str(v string)      { e.b = binfield.AppendStr(e.b, v) }
+func (e *encoder) addr(a netip.Addr) { e.b = binfield.AppendAddr(e.b, a) }
 
-// addr writes an IP address as a length byte (0, 4 or 16) and the bytes.
-// Zones are not carried.
-func (e *encoder) addr(a netip.Addr) {
-	switch {
-	case !a.IsValid():
-		e.u8(0)
-	case a.Is4():
-		v := a.As4()
-		e.u8(4)
-		e.b = append(e.b, v[:]...)
-	default:
-		v := a.As16()
-		e.u8(16)
-		e.b = append(e.b, v[:]...)
-	}
-}
+// decoder reads fields with a sticky error (see binfield.Decoder) and
+// reports this package's errors.
+type decoder struct{ binfield.Decoder }
 
-// decoder reads fields with a sticky error: after the first failure every
-// read returns zero values, and finish reports the failure.
-type decoder struct {
-	b   []byte
-	off int
-	e   error
-}
+func newDecoder(b []byte) decoder { return decoder{binfield.NewDecoder(b, &codecErrors)} }
 
-func (d *decoder) fail(err error) {
-	if d.e == nil {
-		d.e = err
-	}
-}
-
-func (d *decoder) failf(format string, args ...any) {
-	d.fail(fmt.Errorf(format, args...))
-}
-
-func (d *decoder) rest() int { return len(d.b) - d.off }
-
-func (d *decoder) take(n int) []byte {
-	if d.e != nil {
-		return nil
-	}
-	if n < 0 || d.rest() < n {
-		d.fail(ErrShort)
-		return nil
-	}
-	v := d.b[d.off : d.off+n : d.off+n]
-	d.off += n
-	return v
-}
-
-func (d *decoder) u8() uint8 {
-	if v := d.take(1); v != nil {
-		return v[0]
-	}
-	return 0
-}
-
-func (d *decoder) u16() uint16 {
-	if v := d.take(2); v != nil {
-		return binary.LittleEndian.Uint16(v)
-	}
-	return 0
-}
-
-func (d *decoder) u32() uint32 {
-	if v := d.take(4); v != nil {
-		return binary.LittleEndian.Uint32(v)
-	}
-	return 0
-}
-
-func (d *decoder) u64() uint64 {
-	if v := d.take(8); v != nil {
-		return binary.LittleEndian.Uint64(v)
-	}
-	return 0
-}
-
-func (d *decoder) i64() int64   { return int64(d.u64()) }
-func (d *decoder) f64() float64 { return math.Float64frombits(d.u64()) }
-
-func (d *decoder) uvarint() uint64 {
-	if d.e != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b[d.off:])
-	if n == 0 {
-		d.fail(ErrShort)
-		return 0
-	}
-	if n < 0 {
-		d.failf("%w: varint overflows 64 bits", ErrInvalid)
-		return 0
-	}
-	d.off += n
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.e != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b[d.off:])
-	if n == 0 {
-		d.fail(ErrShort)
-		return 0
-	}
-	if n < 0 {
-		d.failf("%w: varint overflows 64 bits", ErrInvalid)
-		return 0
-	}
-	d.off += n
-	return v
-}
-
-// length reads a uvarint length bounded by max and by the bytes left, each
-// element taking at least minSize bytes, so a claimed count never causes an
-// allocation larger than the input justifies.
-func (d *decoder) length(max, minSize int, what string) int {
-	n := d.uvarint()
-	if d.e != nil {
-		return 0
-	}
-	if n > uint64(max) {
-		d.failf("%w: %s has %d, limit %d", ErrTooLong, what, n, max)
-		return 0
-	}
-	if minSize > 0 && n*uint64(minSize) > uint64(d.rest()) {
-		d.fail(ErrShort)
-		return 0
-	}
-	return int(n)
-}
-
-// bytes reads a length-prefixed byte string and copies it; an empty string
-// decodes as nil.
-func (d *decoder) bytes(min, max int, what string) []byte {
-	n := d.length(max, 1, what)
-	if d.e == nil && n < min {
-		d.failf("%w: %s has %d bytes, minimum %d", ErrInvalid, what, n, min)
-	}
-	v := d.take(n)
-	if len(v) == 0 {
-		return nil
-	}
-	return append([]byte(nil), v...)
-}
-
-func (d *decoder) str(min, max int, what string) string {
-	n := d.length(max, 1, what)
-	if d.e == nil && n < min {
-		d.failf("%w: %s is empty", ErrInvalid, what)
-	}
-	return string(d.take(n))
-}
-
-func (d *decoder) hash() (h [32]byte) {
-	if v := d.take(32); v != nil {
-		copy(h[:], v)
-	}
-	return h
-}
-
-func (d *decoder) addr(what string) netip.Addr {
-	switch n := d.u8(); n {
-	case 0:
-		return netip.Addr{}
-	case 4:
-		if v := d.take(4); v != nil {
-			return netip.AddrFrom4([4]byte(v))
-		}
-	case 16:
-		if v := d.take(16); v != nil {
-			return netip.AddrFrom16([16]byte(v))
-		}
-	default:
-		d.failf("%w: %s length %d (want 0, 4 or 16)", ErrInvalid, what, n)
-	}
-	return netip.Addr{}
-}
-
-// finish reports the first error, or ErrTrail if bytes remain.
+// finish reports the first error, or ErrTrail if bytes remain, prefixed
+// with the message type.
 func (d *decoder) finish(t Type) error {
-	if d.e == nil && d.off != len(d.b) {
-		d.e = fmt.Errorf("%w: %d", ErrTrail, len(d.b)-d.off)
-	}
-	if d.e != nil {
-		return fmt.Errorf("decode %s: %w", t, d.e)
+	if err := d.Finish(); err != nil {
+		return fmt.Errorf("decode %s: %w", t, err)
 	}
 	return nil
 }

@@ -151,20 +151,20 @@ func (h *Hello) Marshal() ([]byte, error) { return h.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (h *Hello) Unmarshal(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var out Hello
-	out.ProtocolVersion = d.u8()
-	out.AgentID = d.str(1, MaxNameLen, "agent id")
-	out.Token = d.str(1, MaxTokenLen, "token")
-	out.Software = d.str(0, MaxNameLen, "software")
-	out.PrevSession = d.u64()
-	out.LastAcked = d.uvarint()
-	out.Instance = d.u64()
-	if d.e == nil {
-		d.fail(ValidAgentID(out.AgentID))
+	out.ProtocolVersion = d.U8()
+	out.AgentID = d.Str(1, MaxNameLen, "agent id")
+	out.Token = d.Str(1, MaxTokenLen, "token")
+	out.Software = d.Str(0, MaxNameLen, "software")
+	out.PrevSession = d.U64()
+	out.LastAcked = d.Uvarint()
+	out.Instance = d.U64()
+	if d.Err() == nil {
+		d.Fail(ValidAgentID(out.AgentID))
 	}
-	if d.e == nil && out.Instance == 0 {
-		d.failf("%w: instance 0", ErrInvalid)
+	if d.Err() == nil && out.Instance == 0 {
+		d.Failf("%w: instance 0", ErrInvalid)
 	}
 	if err := d.finish(TypeHello); err != nil {
 		return err
@@ -246,17 +246,17 @@ func (w *Welcome) Marshal() ([]byte, error) { return w.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (w *Welcome) Unmarshal(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var out Welcome
-	out.SessionID = d.u64()
-	out.Extranonce1Prefix = d.bytes(0, MaxExtranonce, "extranonce1 prefix")
-	out.Extranonce1Size = d.u8()
-	out.Extranonce2Size = d.u8()
-	out.VersionMask = d.u32()
-	out.ServerTime = d.i64()
-	out.ResumedBatch = d.uvarint()
-	if d.e == nil {
-		d.fail(out.check())
+	out.SessionID = d.U64()
+	out.Extranonce1Prefix = d.Bytes(0, MaxExtranonce, "extranonce1 prefix")
+	out.Extranonce1Size = d.U8()
+	out.Extranonce2Size = d.U8()
+	out.VersionMask = d.U32()
+	out.ServerTime = d.I64()
+	out.ResumedBatch = d.Uvarint()
+	if d.Err() == nil {
+		d.Fail(out.check())
 	}
 	if err := d.finish(TypeWelcome); err != nil {
 		return err
@@ -349,15 +349,15 @@ func (r *Reject) Marshal() ([]byte, error) { return r.AppendMarshal(nil) }
 // Unmarshal implements Message. Bytes after the message are ignored (they
 // are room for later versions).
 func (r *Reject) Unmarshal(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var out Reject
-	code := d.uvarint()
+	code := d.Uvarint()
 	if code > math.MaxUint32 {
-		d.failf("%w: reject code %d", ErrInvalid, code)
+		d.Failf("%w: reject code %d", ErrInvalid, code)
 	}
 	out.Code = RejectCode(code)
-	out.Message = d.str(0, MaxReasonLen, "reject message")
-	d.off = len(d.b)
+	out.Message = d.Str(0, MaxReasonLen, "reject message")
+	d.Skip(d.Rest())
 	if err := d.finish(TypeReject); err != nil {
 		return err
 	}
@@ -388,8 +388,8 @@ func (p *Ping) Marshal() ([]byte, error) { return p.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (p *Ping) Unmarshal(b []byte) error {
-	d := decoder{b: b}
-	t := d.i64()
+	d := newDecoder(b)
+	t := d.I64()
 	if err := d.finish(TypePing); err != nil {
 		return err
 	}
@@ -422,10 +422,10 @@ func (p *Pong) Marshal() ([]byte, error) { return p.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (p *Pong) Unmarshal(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var out Pong
-	out.Echo = d.i64()
-	out.Time = d.i64()
+	out.Echo = d.I64()
+	out.Time = d.I64()
 	if err := d.finish(TypePong); err != nil {
 		return err
 	}
@@ -521,35 +521,35 @@ func (j *Job) Marshal() ([]byte, error) { return j.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (j *Job) Unmarshal(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var out Job
-	out.ID = d.str(1, MaxNameLen, "job id")
-	h := d.uvarint()
+	out.ID = d.Str(1, MaxNameLen, "job id")
+	h := d.Uvarint()
 	if h > math.MaxInt64 {
-		d.failf("%w: height %d", ErrInvalid, h)
+		d.Failf("%w: height %d", ErrInvalid, h)
 	}
 	out.Height = int64(h)
-	out.PrevHash = d.hash()
-	out.Coinb1 = d.bytes(0, MaxCoinbasePart, "coinb1")
-	out.Coinb2 = d.bytes(0, MaxCoinbasePart, "coinb2")
-	if n := d.length(MaxBranch, 32, "merkle branch"); n > 0 {
+	out.PrevHash = d.Hash()
+	out.Coinb1 = d.Bytes(0, MaxCoinbasePart, "coinb1")
+	out.Coinb2 = d.Bytes(0, MaxCoinbasePart, "coinb2")
+	if n := d.Length(MaxBranch, 32, "merkle branch"); n > 0 {
 		out.MerkleBranch = make([]chainhash.Hash, n)
 		for i := range out.MerkleBranch {
-			out.MerkleBranch[i] = d.hash()
+			out.MerkleBranch[i] = d.Hash()
 		}
 	}
-	out.Version = int32(d.u32())
-	out.Bits = d.u32()
-	out.NTime = d.u32()
-	out.MinTime = d.u32()
-	flags := d.u8()
+	out.Version = int32(d.U32())
+	out.Bits = d.U32()
+	out.NTime = d.U32()
+	out.MinTime = d.U32()
+	flags := d.U8()
 	if flags&^jobClean != 0 {
-		d.failf("%w: job flags %#x", ErrInvalid, flags)
+		d.Failf("%w: job flags %#x", ErrInvalid, flags)
 	}
 	out.Clean = flags&jobClean != 0
-	out.NetworkDifficulty = d.f64()
-	if d.e == nil {
-		d.fail(out.check())
+	out.NetworkDifficulty = d.F64()
+	if d.Err() == nil {
+		d.Fail(out.check())
 	}
 	if err := d.finish(TypeJob); err != nil {
 		return err
@@ -656,27 +656,27 @@ func (a *BatchAck) Marshal() ([]byte, error) { return a.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (a *BatchAck) Unmarshal(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var out BatchAck
-	out.BatchID = d.uvarint()
-	flags := d.u8()
+	out.BatchID = d.Uvarint()
+	flags := d.U8()
 	if flags&^ackDuplicate != 0 {
-		d.failf("%w: ack flags %#x", ErrInvalid, flags)
+		d.Failf("%w: ack flags %#x", ErrInvalid, flags)
 	}
 	out.Duplicate = flags&ackDuplicate != 0
-	n := d.length(MaxBatchShares, 0, "results")
-	rejected := d.length(n, 2, "rejections")
-	if d.e == nil && n > 0 {
+	n := d.Length(MaxBatchShares, 0, "results")
+	rejected := d.Length(n, 2, "rejections")
+	if d.Err() == nil && n > 0 {
 		out.Results = make([]ResultCode, n)
 		next := uint64(0)
 		for range rejected {
-			i := next + d.uvarint()
-			code := ResultCode(d.u8())
-			if d.e != nil {
+			i := next + d.Uvarint()
+			code := ResultCode(d.U8())
+			if d.Err() != nil {
 				break
 			}
 			if i >= uint64(n) || code == ResultAccepted {
-				d.failf("%w: rejection %d (%s) of %d results", ErrInvalid, i, code, n)
+				d.Failf("%w: rejection %d (%s) of %d results", ErrInvalid, i, code, n)
 				break
 			}
 			out.Results[i] = code
@@ -756,23 +756,23 @@ func (b *Block) Marshal() ([]byte, error) { return b.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (b *Block) Unmarshal(body []byte) error {
-	d := decoder{b: body}
+	d := newDecoder(body)
 	var out Block
 	s := &out.Share
-	out.BatchID = d.uvarint()
+	out.BatchID = d.Uvarint()
 	out.Time = d.time()
 	s.MinerID = d.minerID()
-	s.JobID = d.str(1, MaxNameLen, "job id")
-	s.Extranonce2 = d.bytes(1, MaxExtranonce, "extranonce2")
-	s.NTime = d.u32()
-	s.Nonce = d.u32()
-	s.VersionBits = d.u32()
-	s.Difficulty = d.f64()
-	out.User = d.str(0, MaxNameLen, "user")
-	out.Worker = d.str(0, MaxNameLen, "worker")
-	out.Hash = d.hash()
-	if d.e == nil && !validDifficulty(s.Difficulty) {
-		d.failf("%w: difficulty %v", ErrInvalid, s.Difficulty)
+	s.JobID = d.Str(1, MaxNameLen, "job id")
+	s.Extranonce2 = d.Bytes(1, MaxExtranonce, "extranonce2")
+	s.NTime = d.U32()
+	s.Nonce = d.U32()
+	s.VersionBits = d.U32()
+	s.Difficulty = d.F64()
+	out.User = d.Str(0, MaxNameLen, "user")
+	out.Worker = d.Str(0, MaxNameLen, "worker")
+	out.Hash = d.Hash()
+	if d.Err() == nil && !validDifficulty(s.Difficulty) {
+		d.Failf("%w: difficulty %v", ErrInvalid, s.Difficulty)
 	}
 	if err := d.finish(TypeBlock); err != nil {
 		return err
@@ -783,18 +783,18 @@ func (b *Block) Unmarshal(body []byte) error {
 
 // time reads a uvarint unix time (0..2^63-1).
 func (d *decoder) time() int64 {
-	v := d.uvarint()
-	if d.e == nil && v > math.MaxInt64 {
-		d.failf("%w: time %d", ErrInvalid, v)
+	v := d.Uvarint()
+	if d.Err() == nil && v > math.MaxInt64 {
+		d.Failf("%w: time %d", ErrInvalid, v)
 	}
 	return int64(v)
 }
 
 // minerID reads a uvarint miner id: 1..2^32-1.
 func (d *decoder) minerID() uint32 {
-	v := d.uvarint()
-	if d.e == nil && (v == 0 || v > math.MaxUint32) {
-		d.failf("%w: miner id %d", ErrInvalid, v)
+	v := d.Uvarint()
+	if d.Err() == nil && (v == 0 || v > math.MaxUint32) {
+		d.Failf("%w: miner id %d", ErrInvalid, v)
 		return 0
 	}
 	return uint32(v)
@@ -875,20 +875,20 @@ func (m *MinerLogin) Marshal() ([]byte, error) { return m.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (m *MinerLogin) Unmarshal(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var out MinerLogin
 	out.MinerID = d.minerID()
-	flags := d.u8()
+	flags := d.U8()
 	if flags&^loginResumed != 0 {
-		d.failf("%w: login flags %#x", ErrInvalid, flags)
+		d.Failf("%w: login flags %#x", ErrInvalid, flags)
 	}
 	out.Resumed = flags&loginResumed != 0
-	out.Extranonce1Suffix = d.bytes(0, MaxExtranonce, "extranonce1 suffix")
-	out.User = d.str(1, MaxNameLen, "user")
-	out.Worker = d.str(0, MaxNameLen, "worker")
-	out.VersionMask = d.u32()
-	out.PeerIP = d.addr("peer ip")
-	out.UserAgent = d.str(0, MaxUserAgentLen, "user agent")
+	out.Extranonce1Suffix = d.Bytes(0, MaxExtranonce, "extranonce1 suffix")
+	out.User = d.Str(1, MaxNameLen, "user")
+	out.Worker = d.Str(0, MaxNameLen, "worker")
+	out.VersionMask = d.U32()
+	out.PeerIP = d.Addr("peer ip")
+	out.UserAgent = d.Str(0, MaxUserAgentLen, "user agent")
 	if err := d.finish(TypeMinerLogin); err != nil {
 		return err
 	}
@@ -935,12 +935,12 @@ func (m *MinerLogout) Marshal() ([]byte, error) { return m.AppendMarshal(nil) }
 
 // Unmarshal implements Message.
 func (m *MinerLogout) Unmarshal(b []byte) error {
-	d := decoder{b: b}
+	d := newDecoder(b)
 	var out MinerLogout
 	out.MinerID = d.minerID()
-	flags := d.u8()
+	flags := d.U8()
 	if flags&^logoutQuiet != 0 {
-		d.failf("%w: logout flags %#x", ErrInvalid, flags)
+		d.Failf("%w: logout flags %#x", ErrInvalid, flags)
 	}
 	out.Quiet = flags&logoutQuiet != 0
 	if err := d.finish(TypeMinerLogout); err != nil {

@@ -452,11 +452,11 @@ func encodeEn2(c *shareCode, en2 []byte, st minerState, known bool) (flags uint8
 }
 
 func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareContext) error {
-	d := decoder{b: body}
+	d := newDecoder(body)
 	var b ShareBatch
-	b.BatchID = d.uvarint()
+	b.BatchID = d.Uvarint()
 	b.Time = d.time()
-	en2Size := int(d.u8())
+	en2Size := int(d.U8())
 
 	// Job runs.
 	type group struct {
@@ -464,33 +464,33 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 		base  uint32
 		count int
 	}
-	ng := d.length(MaxBatchGroups, 7, "job runs")
+	ng := d.Length(MaxBatchGroups, 7, "job runs")
 	var groups []group
 	total := 0
-	if d.e == nil && ng > 0 {
+	if d.Err() == nil && ng > 0 {
 		groups = make([]group, ng)
 		for i := range groups {
 			g := &groups[i]
-			g.job = d.str(1, MaxNameLen, "job id")
-			g.base = d.u32()
-			g.count = d.length(MaxBatchShares, 0, "run")
-			if d.e == nil && g.count == 0 {
-				d.failf("%w: empty job run", ErrInvalid)
+			g.job = d.Str(1, MaxNameLen, "job id")
+			g.base = d.U32()
+			g.count = d.Length(MaxBatchShares, 0, "run")
+			if d.Err() == nil && g.count == 0 {
+				d.Failf("%w: empty job run", ErrInvalid)
 			}
 			total += g.count
-			if d.e == nil && total > MaxBatchShares {
-				d.failf("%w: %d shares, limit %d", ErrTooLong, total, MaxBatchShares)
+			if d.Err() == nil && total > MaxBatchShares {
+				d.Failf("%w: %d shares, limit %d", ErrTooLong, total, MaxBatchShares)
 			}
 		}
 	}
 	switch {
-	case d.e != nil:
+	case d.Err() != nil:
 	case total == 0 && en2Size != 0, total > 0 && (en2Size == 0 || en2Size > MaxExtranonce):
-		d.failf("%w: extranonce2 size %d for %d shares", ErrInvalid, en2Size, total)
-	case total*minShareBytes > d.rest():
-		d.fail(ErrShort)
+		d.Failf("%w: extranonce2 size %d for %d shares", ErrInvalid, en2Size, total)
+	case total*minShareBytes > d.Rest():
+		d.Fail(ErrShort)
 	}
-	if d.e != nil {
+	if d.Err() != nil {
 		return d.finish(TypeShareBatch)
 	}
 	if total == 0 {
@@ -503,15 +503,15 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 	}
 
 	// Flags.
-	flags := d.take(total)
+	flags := d.Take(total)
 	for i, f := range flags {
 		switch {
 		case f&flagVBitsMask == flagVBitsMask:
-			d.failf("%w: share %d version bits mode", ErrInvalid, i)
+			d.Failf("%w: share %d version bits mode", ErrInvalid, i)
 		case en2Size > 8 && f&(flagEn2Delta|flagEn2BE) != 0:
-			d.failf("%w: share %d extranonce2 mode with %d-byte extranonce2", ErrInvalid, i, en2Size)
+			d.Failf("%w: share %d extranonce2 mode with %d-byte extranonce2", ErrInvalid, i, en2Size)
 		case i == 0 && f&flagNegID != 0:
-			d.failf("%w: first share with a relative miner id", ErrInvalid)
+			d.Failf("%w: first share with a relative miner id", ErrInvalid)
 		}
 	}
 	if total > 0 {
@@ -528,47 +528,47 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 
 	// Miner ids.
 	var id uint64
-	for i := 0; i < total && d.e == nil; i++ {
-		v := d.uvarint()
+	for i := 0; i < total && d.Err() == nil; i++ {
+		v := d.Uvarint()
 		switch {
 		case i == 0:
 			id = v
 		case flags[i]&flagNegID != 0:
 			if v > id {
-				d.failf("%w: share %d miner id below 0", ErrInvalid, i)
+				d.Failf("%w: share %d miner id below 0", ErrInvalid, i)
 			}
 			id -= v
 		default:
 			if v > math.MaxUint32 {
-				d.failf("%w: share %d miner id step %d", ErrInvalid, i, v)
+				d.Failf("%w: share %d miner id step %d", ErrInvalid, i, v)
 			}
 			id += v
 		}
-		if d.e == nil && (id == 0 || id > math.MaxUint32) {
-			d.failf("%w: share %d miner id %d", ErrInvalid, i, id)
+		if d.Err() == nil && (id == 0 || id > math.MaxUint32) {
+			d.Failf("%w: share %d miner id %d", ErrInvalid, i, id)
 		}
 		shares[i].MinerID = uint32(id)
 	}
-	if d.e != nil {
+	if d.Err() != nil {
 		return d.finish(TypeShareBatch)
 	}
 	s.linkPrev(shares)
 
 	// Extranonce2.
 	en2 := make([]byte, total*en2Size)
-	for i := 0; i < total && d.e == nil; i++ {
+	for i := 0; i < total && d.Err() == nil; i++ {
 		dst := en2[i*en2Size : (i+1)*en2Size : (i+1)*en2Size]
 		shares[i].Extranonce2 = dst
 		if en2Size > 8 {
-			copy(dst, d.take(en2Size))
+			copy(dst, d.Take(en2Size))
 			continue
 		}
-		v := d.uvarint()
+		v := d.Uvarint()
 		be := flags[i]&flagEn2BE != 0
 		if flags[i]&flagEn2Delta != 0 {
 			st, known := s.prevState(shares, i, ctx)
 			if !known || int(st.en2Len) != en2Size {
-				d.failf("%w: share %d extranonce2 delta", ErrNoContext, i)
+				d.Failf("%w: share %d extranonce2 delta", ErrNoContext, i)
 				break
 			}
 			p := leUint(st.en2[:en2Size])
@@ -576,13 +576,13 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 				p = beUint(st.en2[:en2Size])
 			}
 			if v > math.MaxUint64-p {
-				d.failf("%w: share %d extranonce2 overflows", ErrInvalid, i)
+				d.Failf("%w: share %d extranonce2 overflows", ErrInvalid, i)
 				break
 			}
 			v += p
 		}
 		if en2Size < 8 && v>>(8*en2Size) != 0 {
-			d.failf("%w: share %d extranonce2 %#x does not fit %d bytes", ErrInvalid, i, v, en2Size)
+			d.Failf("%w: share %d extranonce2 %#x does not fit %d bytes", ErrInvalid, i, v, en2Size)
 			break
 		}
 		if be {
@@ -593,58 +593,58 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 	}
 
 	// Nonces, version bits, ntime.
-	for i := 0; i < total && d.e == nil; i++ {
-		shares[i].Nonce = d.u32()
+	for i := 0; i < total && d.Err() == nil; i++ {
+		shares[i].Nonce = d.U32()
 	}
-	for i := 0; i < total && d.e == nil; i++ {
+	for i := 0; i < total && d.Err() == nil; i++ {
 		switch flags[i] & flagVBitsMask {
 		case vbitsShort:
-			v := d.u16()
-			if d.e == nil && v == 0 {
-				d.failf("%w: share %d zero version bits in short form", ErrInvalid, i)
+			v := d.U16()
+			if d.Err() == nil && v == 0 {
+				d.Failf("%w: share %d zero version bits in short form", ErrInvalid, i)
 			}
 			shares[i].VersionBits = uint32(v) << 13
 		case vbitsLong:
-			shares[i].VersionBits = d.u32()
+			shares[i].VersionBits = d.U32()
 		}
 	}
-	for i := 0; i < total && d.e == nil; i++ {
+	for i := 0; i < total && d.Err() == nil; i++ {
 		if flags[i]&flagNTime != 0 {
-			t := int64(shares[i].NTime) + d.varint()
+			t := int64(shares[i].NTime) + d.Varint()
 			if t < 0 || t > math.MaxUint32 {
-				d.failf("%w: share %d ntime %d", ErrInvalid, i, t)
+				d.Failf("%w: share %d ntime %d", ErrInvalid, i, t)
 			}
 			shares[i].NTime = uint32(t)
 		}
 	}
 
 	// Difficulty.
-	for i := 0; i < total && d.e == nil; i++ {
+	for i := 0; i < total && d.Err() == nil; i++ {
 		sh := &shares[i]
 		switch flags[i] & flagDiffMask {
 		case diffSame:
 			st, known := s.prevState(shares, i, ctx)
 			if !known {
-				d.failf("%w: share %d difficulty", ErrNoContext, i)
+				d.Failf("%w: share %d difficulty", ErrNoContext, i)
 			}
 			sh.Difficulty = st.diff
 		case diffPow2:
-			sh.Difficulty = math.Ldexp(1, int(int8(d.u8())))
+			sh.Difficulty = math.Ldexp(1, int(int8(d.U8())))
 		case diffDecimal:
-			m := d.uvarint()
-			x := int8(d.u8())
-			if d.e == nil {
+			m := d.Uvarint()
+			x := int8(d.U8())
+			if d.Err() == nil {
 				v, ok := decodeDecimal(m, x)
 				if !ok {
-					d.failf("%w: share %d difficulty %de%d", ErrInvalid, i, m, x)
+					d.Failf("%w: share %d difficulty %de%d", ErrInvalid, i, m, x)
 				}
 				sh.Difficulty = v
 			}
 		case diffFloat:
-			sh.Difficulty = d.f64()
+			sh.Difficulty = d.F64()
 		}
-		if d.e == nil && !validDifficulty(sh.Difficulty) {
-			d.failf("%w: share %d difficulty %v", ErrInvalid, i, sh.Difficulty)
+		if d.Err() == nil && !validDifficulty(sh.Difficulty) {
+			d.Failf("%w: share %d difficulty %v", ErrInvalid, i, sh.Difficulty)
 		}
 	}
 	b.Rejects = decodeRejects(&d)
@@ -658,20 +658,20 @@ func (s *batchScratch) decodeBatch(out *ShareBatch, body []byte, ctx *shareConte
 
 // decodeRejects reads a batch's reject counts.
 func decodeRejects(d *decoder) []RejectCount {
-	n := d.length(MaxBatchRejects, 3, "reject counts")
-	if d.e != nil || n == 0 {
+	n := d.Length(MaxBatchRejects, 3, "reject counts")
+	if d.Err() != nil || n == 0 {
 		return nil
 	}
 	out := make([]RejectCount, n)
 	for i := range out {
 		out[i].MinerID = d.minerID()
-		out[i].Reason = d.u8()
-		c := d.uvarint()
-		if d.e == nil && (c == 0 || c > math.MaxUint32) {
-			d.failf("%w: reject count %d", ErrInvalid, c)
+		out[i].Reason = d.U8()
+		c := d.Uvarint()
+		if d.Err() == nil && (c == 0 || c > math.MaxUint32) {
+			d.Failf("%w: reject count %d", ErrInvalid, c)
 		}
 		out[i].Count = uint32(c)
-		if d.e != nil {
+		if d.Err() != nil {
 			return nil
 		}
 	}

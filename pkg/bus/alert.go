@@ -73,16 +73,16 @@ func (a *Alert) Marshal() []byte {
 func (a *Alert) Unmarshal(b []byte) error {
 	d := newDecoder(b, TypeAlert)
 	var out Alert
-	out.Host = d.str(MaxAlertIdent, "host")
-	out.Daemon = d.str(MaxAlertIdent, "daemon")
-	out.Instance = d.str(MaxAlertIdent, "instance")
-	out.Level = d.str(MaxAlertIdent, "level")
-	out.Time = d.i64()
-	out.Caller = d.str(MaxAlertCaller, "caller")
-	out.Message = d.str(MaxAlertMessage, "message")
-	out.Fields = d.str(MaxAlertFields, "fields")
-	out.Count = d.u32()
-	if err := d.finish(); err != nil {
+	out.Host = d.Str(0, MaxAlertIdent, "host")
+	out.Daemon = d.Str(0, MaxAlertIdent, "daemon")
+	out.Instance = d.Str(0, MaxAlertIdent, "instance")
+	out.Level = d.Str(0, MaxAlertIdent, "level")
+	out.Time = d.I64()
+	out.Caller = d.Str(0, MaxAlertCaller, "caller")
+	out.Message = d.Str(0, MaxAlertMessage, "message")
+	out.Fields = d.Str(0, MaxAlertFields, "fields")
+	out.Count = d.U32()
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*a = out

@@ -1,10 +1,10 @@
 package bus
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
+
+	"github.com/hashgate/hashgate/pkg/binfield"
 )
 
 // Version is the codec version this package writes.
@@ -77,7 +77,13 @@ func PeekType(b []byte) (Type, error) {
 	return Type(b[3]), nil
 }
 
-// encoder appends fields to a byte slice.
+// codecErrors are the errors decoders report. The bus format has no
+// ErrInvalid: a varint that overflows 64 bits is reported as ErrShort.
+var codecErrors = binfield.Errors{Short: ErrShort, TooLong: ErrTooLong, Trail: ErrTrail}
+
+// encoder appends fields to a byte slice. Layouts and code are binfield's
+// (its Append functions); the local type keeps the short names and the
+// plain b field that message code and tests use.
 type encoder struct{ b []byte }
 
 func newEncoder(t Type, sizeHint int) *encoder {
@@ -86,147 +92,31 @@ func newEncoder(t Type, sizeHint int) *encoder {
 	return e
 }
 
-func (e *encoder) u8(v uint8)   { e.b = append(e.b, v) }
-func (e *encoder) u32(v uint32) { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
-func (e *encoder) i64(v int64)  { e.b = binary.LittleEndian.AppendUint64(e.b, uint64(v)) }
-func (e *encoder) uvarint(v uint64) {
-	e.b = binary.AppendUvarint(e.b, v)
-}
-func (e *encoder) bytes(v []byte) {
-	e.uvarint(uint64(len(v)))
-	e.b = append(e.b, v...)
-}
-func (e *encoder) str(v string) {
-	e.uvarint(uint64(len(v)))
-	e.b = append(e.b, v...)
-}
-func (e *encoder) hash(v *[32]byte) { e.b = append(e.b, v[:]...) }
-func (e *encoder) f64(v float64)    { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v)) }
+func (e *encoder) u8(v uint8)       { e.b = append(e.b, v) }
+func (e *encoder) u32(v uint32)     { e.b = binfield.AppendU32(e.b, v) }
+func (e *encoder) i64(v int64)      { e.b = binfield.AppendI64(e.b, v) }
+func (e *encoder) f64(v float64)    { e.b = binfield.AppendF64(e.b, v) }
+func (e *encoder) uvarint(v uint64) { e.b = binfield.AppendUvarint(e.b, v) }
+func (e *encoder) hash(v *[32]byte) { e.b = binfield.AppendHash(e.b, v) }
+func (e *encoder) bytes(v []byte)   { e.b = binfield.AppendBytes(e.b, v) }
+func (e *encoder) str(v string)     { e.b = binfield.AppendStr(e.b, v) }
 
-// decoder reads fields with a sticky error: after the first failure every
-// read returns zero values, and err() reports the failure.
-type decoder struct {
-	b   []byte
-	off int
-	e   error
-}
+// decoder reads fields with a sticky error (see binfield.Decoder) and
+// reports this package's errors.
+type decoder struct{ binfield.Decoder }
 
-func newDecoder(b []byte, want Type) *decoder {
-	d := &decoder{b: b}
+// newDecoder returns a decoder positioned after the preamble, or one that
+// has already failed if b is not a message of type want.
+func newDecoder(b []byte, want Type) decoder {
+	d := decoder{binfield.NewDecoder(b, &codecErrors)}
 	t, err := PeekType(b)
 	switch {
 	case err != nil:
-		d.e = err
+		d.Fail(err)
 	case t != want:
-		d.e = fmt.Errorf("%w: got %s, want %s", ErrType, t, want)
+		d.Failf("%w: got %s, want %s", ErrType, t, want)
 	default:
-		d.off = preambleSize
+		d.Skip(preambleSize)
 	}
 	return d
-}
-
-func (d *decoder) fail(err error) {
-	if d.e == nil {
-		d.e = err
-	}
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.e != nil {
-		return nil
-	}
-	if n < 0 || len(d.b)-d.off < n {
-		d.fail(ErrShort)
-		return nil
-	}
-	v := d.b[d.off : d.off+n]
-	d.off += n
-	return v
-}
-
-func (d *decoder) u8() uint8 {
-	if v := d.take(1); v != nil {
-		return v[0]
-	}
-	return 0
-}
-
-func (d *decoder) u32() uint32 {
-	if v := d.take(4); v != nil {
-		return binary.LittleEndian.Uint32(v)
-	}
-	return 0
-}
-
-func (d *decoder) i64() int64 {
-	if v := d.take(8); v != nil {
-		return int64(binary.LittleEndian.Uint64(v))
-	}
-	return 0
-}
-
-func (d *decoder) f64() float64 {
-	if v := d.take(8); v != nil {
-		return math.Float64frombits(binary.LittleEndian.Uint64(v))
-	}
-	return 0
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.e != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b[d.off:])
-	if n <= 0 {
-		d.fail(ErrShort)
-		return 0
-	}
-	d.off += n
-	return v
-}
-
-// length reads a uvarint length bounded by max.
-func (d *decoder) length(max int, what string) int {
-	n := d.uvarint()
-	if d.e != nil {
-		return 0
-	}
-	if n > uint64(max) || n > math.MaxInt32 {
-		d.fail(fmt.Errorf("%w: %s has %d, limit %d", ErrTooLong, what, n, max))
-		return 0
-	}
-	return int(n)
-}
-
-// bytes reads a length-prefixed byte string and copies it.
-func (d *decoder) bytes(max int, what string) []byte {
-	n := d.length(max, what)
-	v := d.take(n)
-	if v == nil || n == 0 {
-		return nil
-	}
-	return append([]byte(nil), v...)
-}
-
-func (d *decoder) str(max int, what string) string {
-	n := d.length(max, what)
-	return string(d.take(n))
-}
-
-func (d *decoder) hash() (h [32]byte) {
-	if v := d.take(32); v != nil {
-		copy(h[:], v)
-	}
-	return h
-}
-
-// finish reports the first error, or ErrTrail if bytes remain.
-func (d *decoder) finish() error {
-	if d.e != nil {
-		return d.e
-	}
-	if d.off != len(d.b) {
-		return fmt.Errorf("%w: %d", ErrTrail, len(d.b)-d.off)
-	}
-	return nil
 }

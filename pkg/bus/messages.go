@@ -99,43 +99,43 @@ func (j *Job) Marshal() []byte {
 func (j *Job) Unmarshal(b []byte) error {
 	d := newDecoder(b, TypeJob)
 	var out Job
-	out.ID = d.str(maxString, "job id")
-	out.Height = d.i64()
-	out.PrevHash = d.hash()
-	out.Version = int32(d.u32())
-	out.Bits = d.u32()
-	out.CurTime = d.u32()
-	out.MinTime = d.u32()
-	out.Coinb1 = d.bytes(maxBlob, "coinb1")
-	out.Coinb2 = d.bytes(maxBlob, "coinb2")
-	out.Extranonce1Size = d.u8()
-	out.Extranonce2Size = d.u8()
-	if n := d.length(maxBranch, "merkle branch"); n > 0 {
+	out.ID = d.Str(0, maxString, "job id")
+	out.Height = d.I64()
+	out.PrevHash = d.Hash()
+	out.Version = int32(d.U32())
+	out.Bits = d.U32()
+	out.CurTime = d.U32()
+	out.MinTime = d.U32()
+	out.Coinb1 = d.Bytes(0, maxBlob, "coinb1")
+	out.Coinb2 = d.Bytes(0, maxBlob, "coinb2")
+	out.Extranonce1Size = d.U8()
+	out.Extranonce2Size = d.U8()
+	if n := d.Length(maxBranch, 0, "merkle branch"); n > 0 {
 		out.MerkleBranch = make([]chainhash.Hash, n)
 		for i := range out.MerkleBranch {
-			out.MerkleBranch[i] = d.hash()
+			out.MerkleBranch[i] = d.Hash()
 		}
 	}
-	out.CoinbaseValue = d.i64()
-	flags := d.u8()
+	out.CoinbaseValue = d.I64()
+	flags := d.U8()
 	out.Clean = flags&flagClean != 0
 	out.Empty = flags&flagEmpty != 0
 	out.HasWitness = flags&flagWitness != 0
-	out.CreatedUnixNano = d.i64()
-	out.Source = d.str(maxString, "source")
-	if n := d.length(maxTxs, "transactions"); n > 0 {
+	out.CreatedUnixNano = d.I64()
+	out.Source = d.Str(0, maxString, "source")
+	if n := d.Length(maxTxs, 0, "transactions"); n > 0 {
 		// Each transaction needs at least one length byte: bound the
 		// allocation by the bytes actually present.
 		if n > len(b) {
-			d.fail(ErrShort)
+			d.Fail(ErrShort)
 		} else {
 			out.Txs = make([][]byte, n)
 			for i := range out.Txs {
-				out.Txs[i] = d.bytes(maxBlob, "transaction")
+				out.Txs[i] = d.Bytes(0, maxBlob, "transaction")
 			}
 		}
 	}
-	if err := d.finish(); err != nil {
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*j = out
@@ -185,18 +185,18 @@ func (f *FoundBlock) Marshal() []byte {
 func (f *FoundBlock) Unmarshal(b []byte) error {
 	d := newDecoder(b, TypeFoundBlock)
 	var out FoundBlock
-	out.JobID = d.str(maxString, "job id")
-	out.Extranonce1 = d.bytes(64, "extranonce1")
-	out.Extranonce2 = d.bytes(64, "extranonce2")
-	out.NTime = d.u32()
-	out.Nonce = d.u32()
-	out.Version = int32(d.u32())
-	out.BlockHash = d.hash()
-	out.Source = d.str(maxString, "source")
-	out.User = d.str(maxString, "user")
-	out.Worker = d.str(maxString, "worker")
-	out.FoundUnixNano = d.i64()
-	if err := d.finish(); err != nil {
+	out.JobID = d.Str(0, maxString, "job id")
+	out.Extranonce1 = d.Bytes(0, 64, "extranonce1")
+	out.Extranonce2 = d.Bytes(0, 64, "extranonce2")
+	out.NTime = d.U32()
+	out.Nonce = d.U32()
+	out.Version = int32(d.U32())
+	out.BlockHash = d.Hash()
+	out.Source = d.Str(0, maxString, "source")
+	out.User = d.Str(0, maxString, "user")
+	out.Worker = d.Str(0, maxString, "worker")
+	out.FoundUnixNano = d.I64()
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*f = out
@@ -264,15 +264,15 @@ func (r *BlockResult) Marshal() []byte {
 func (r *BlockResult) Unmarshal(b []byte) error {
 	d := newDecoder(b, TypeBlockResult)
 	var out BlockResult
-	out.Status = BlockStatus(d.str(maxString, "status"))
-	out.Reason = d.str(4096, "reason")
-	out.BlockHash = d.hash()
-	out.JobID = d.str(maxString, "job id")
-	out.Height = d.i64()
-	out.User = d.str(maxString, "user")
-	out.Worker = d.str(maxString, "worker")
-	out.Block = d.bytes(16<<20, "block")
-	if err := d.finish(); err != nil {
+	out.Status = BlockStatus(d.Str(0, maxString, "status"))
+	out.Reason = d.Str(0, 4096, "reason")
+	out.BlockHash = d.Hash()
+	out.JobID = d.Str(0, maxString, "job id")
+	out.Height = d.I64()
+	out.User = d.Str(0, maxString, "user")
+	out.Worker = d.Str(0, maxString, "worker")
+	out.Block = d.Bytes(0, 16<<20, "block")
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*r = out
@@ -306,11 +306,11 @@ func (t *Tip) Marshal() []byte {
 func (t *Tip) Unmarshal(b []byte) error {
 	d := newDecoder(b, TypeTip)
 	var out Tip
-	copy(out.Header[:], d.take(80))
-	out.Height = d.i64()
-	out.Source = d.str(maxString, "source")
-	out.SeenUnixNano = d.i64()
-	if err := d.finish(); err != nil {
+	copy(out.Header[:], d.Take(80))
+	out.Height = d.I64()
+	out.Source = d.Str(0, maxString, "source")
+	out.SeenUnixNano = d.I64()
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*t = out

@@ -118,41 +118,41 @@ func (b *StatsBatch) Marshal() []byte {
 func (b *StatsBatch) Unmarshal(data []byte) error {
 	d := newDecoder(data, TypeStats)
 	var out StatsBatch
-	out.Gateway = d.str(maxString, "gateway")
-	out.Boot = d.i64()
-	out.Minute = d.i64()
-	out.Part = d.u32()
-	out.Parts = d.u32()
-	if n := d.length(maxWorkers, "workers"); n > 0 && n <= len(data) {
+	out.Gateway = d.Str(0, maxString, "gateway")
+	out.Boot = d.I64()
+	out.Minute = d.I64()
+	out.Part = d.U32()
+	out.Parts = d.U32()
+	if n := d.Length(maxWorkers, 0, "workers"); n > 0 && n <= len(data) {
 		out.Workers = make([]WorkerStats, n)
 		for i := range out.Workers {
 			w := &out.Workers[i]
-			w.User = d.str(maxString, "user")
-			w.Worker = d.str(maxString, "worker")
-			w.Accepted = d.uvarint()
-			w.DiffSum = d.f64()
-			w.GoalSum = d.f64()
-			w.Rejected = d.uvarint()
+			w.User = d.Str(0, maxString, "user")
+			w.Worker = d.Str(0, maxString, "worker")
+			w.Accepted = d.Uvarint()
+			w.DiffSum = d.F64()
+			w.GoalSum = d.F64()
+			w.Rejected = d.Uvarint()
 			if !finite(w.DiffSum) || !finite(w.GoalSum) {
-				d.fail(fmt.Errorf("bus: stats for %s.%s are not finite", w.User, w.Worker))
+				d.Fail(fmt.Errorf("bus: stats for %s.%s are not finite", w.User, w.Worker))
 			}
 		}
 	} else if n > len(data) {
-		d.fail(ErrShort)
+		d.Fail(ErrShort)
 	}
-	if n := d.length(maxMonitor, "monitor"); n > 0 && n <= len(data) {
+	if n := d.Length(maxMonitor, 0, "monitor"); n > 0 && n <= len(data) {
 		out.Monitor = make([]MonitorStat, n)
 		for i := range out.Monitor {
-			out.Monitor[i].Key = d.str(maxString, "monitor key")
-			out.Monitor[i].Value = d.f64()
+			out.Monitor[i].Key = d.Str(0, maxString, "monitor key")
+			out.Monitor[i].Value = d.F64()
 			if !finite(out.Monitor[i].Value) {
-				d.fail(fmt.Errorf("bus: monitor %s is not finite", out.Monitor[i].Key))
+				d.Fail(fmt.Errorf("bus: monitor %s is not finite", out.Monitor[i].Key))
 			}
 		}
 	} else if n > len(data) {
-		d.fail(ErrShort)
+		d.Fail(ErrShort)
 	}
-	if err := d.finish(); err != nil {
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	if out.Minute%60 != 0 || out.Parts == 0 || out.Part >= out.Parts {
@@ -217,18 +217,18 @@ func (e *Event) Marshal() []byte {
 func (e *Event) Unmarshal(data []byte) error {
 	d := newDecoder(data, TypeEvent)
 	var out Event
-	out.Gateway = d.str(maxString, "gateway")
-	out.Boot = d.i64()
-	out.Seq = d.uvarint()
-	out.Time = d.i64()
-	out.Kind = d.str(64, "kind")
-	out.User = d.str(maxString, "user")
-	out.Worker = d.str(maxString, "worker")
-	out.Peer = d.str(maxString, "peer")
-	out.Coin = d.str(64, "coin")
-	out.Name = d.str(64, "name")
-	out.Hash = d.str(128, "hash")
-	if err := d.finish(); err != nil {
+	out.Gateway = d.Str(0, maxString, "gateway")
+	out.Boot = d.I64()
+	out.Seq = d.Uvarint()
+	out.Time = d.I64()
+	out.Kind = d.Str(0, 64, "kind")
+	out.User = d.Str(0, maxString, "user")
+	out.Worker = d.Str(0, maxString, "worker")
+	out.Peer = d.Str(0, maxString, "peer")
+	out.Coin = d.Str(0, 64, "coin")
+	out.Name = d.Str(0, 64, "name")
+	out.Hash = d.Str(0, 128, "hash")
+	if err := d.Finish(); err != nil {
 		return err
 	}
 	*e = out
