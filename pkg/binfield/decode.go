@@ -37,6 +37,7 @@ var (
 	ErrTrail   = errors.New("binfield: trailing bytes")
 )
 
+// defaultErrors are the Errors of a Decoder made with nil Errors.
 var defaultErrors = Errors{Short: ErrShort, TooLong: ErrTooLong, Invalid: ErrInvalid, Trail: ErrTrail}
 
 // Decoder reads fields from a byte slice with a sticky error: after the

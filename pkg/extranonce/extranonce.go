@@ -31,11 +31,54 @@ type Allocator struct {
 	window time.Duration
 	now    func() time.Time
 
-	mu     sync.Mutex
-	next   uint64
+	mu   sync.Mutex
+	next uint64
+	// The values in use: a bitmap (used, nUsed values) for a small space
+	// (small), 8 KB for the mineragent's two-byte suffixes where a map
+	// takes some 36 bytes per value; a map otherwise.
+	small  bool
+	used   []uint64
+	nUsed  int
 	inUse  map[uint64]struct{}
 	parked map[uint64]time.Time
 	space  uint64 // number of counter values
+}
+
+// bitmapSpace is the largest space whose values in use are a bitmap.
+const bitmapSpace = 1 << 16
+
+// busy reports whether v is in use.
+func (a *Allocator) busy(v uint64) bool {
+	if a.small {
+		return a.used != nil && a.used[v/64]&(1<<(v%64)) != 0
+	}
+	_, ok := a.inUse[v]
+	return ok
+}
+
+// take marks v, not in use, as in use.
+func (a *Allocator) take(v uint64) {
+	if a.small {
+		if a.used == nil {
+			a.used = make([]uint64, (a.space+63)/64)
+		}
+		a.used[v/64] |= 1 << (v % 64)
+		a.nUsed++
+		return
+	}
+	a.inUse[v] = struct{}{}
+}
+
+// free marks v as not in use.
+func (a *Allocator) free(v uint64) {
+	if !a.small {
+		delete(a.inUse, v)
+		return
+	}
+	if a.busy(v) {
+		a.used[v/64] &^= 1 << (v % 64)
+		a.nUsed--
+	}
 }
 
 // New returns an allocator for a gateway id. size is the extranonce1 size
@@ -62,6 +105,7 @@ func New(size int, gatewayID byte, window time.Duration, now func() time.Time) (
 	// Start from a time-derived point so a restarted gateway does not hand
 	// out the values its previous run gave to miners still holding work.
 	a.next = uint64(now().UnixNano()/int64(time.Millisecond)) % a.space
+	a.small = a.space <= bitmapSpace
 	return a, nil
 }
 
@@ -78,6 +122,7 @@ func NewPlain(size int, window time.Duration, now func() time.Time) (*Allocator,
 		a.space = 1 << (8 * uint(size))
 	}
 	a.next %= a.space
+	a.small = a.space <= bitmapSpace
 	return a, nil
 }
 
@@ -131,10 +176,10 @@ func (a *Allocator) Allocate(dst []byte, resume string) (resumed bool, err error
 	if resume != "" {
 		if raw, err := hex.DecodeString(resume); err == nil {
 			if v, ok := a.decode(raw); ok {
-				if _, busy := a.inUse[v]; !busy {
+				if !a.busy(v) {
 					if at, parked := a.parked[v]; parked && now.Sub(at) <= a.window {
 						delete(a.parked, v)
-						a.inUse[v] = struct{}{}
+						a.take(v)
 						a.encode(v, dst)
 						return true, nil
 					}
@@ -145,7 +190,7 @@ func (a *Allocator) Allocate(dst []byte, resume string) (resumed bool, err error
 	for tries := uint64(0); tries < a.space; tries++ {
 		v := a.next
 		a.next = (a.next + 1) % a.space
-		if _, busy := a.inUse[v]; busy {
+		if a.busy(v) {
 			continue
 		}
 		if at, parked := a.parked[v]; parked {
@@ -154,7 +199,7 @@ func (a *Allocator) Allocate(dst []byte, resume string) (resumed bool, err error
 			}
 			delete(a.parked, v)
 		}
-		a.inUse[v] = struct{}{}
+		a.take(v)
 		a.encode(v, dst)
 		return false, nil
 	}
@@ -169,7 +214,7 @@ func (a *Allocator) Release(en1 []byte) {
 	}
 	now := a.now()
 	a.mu.Lock()
-	delete(a.inUse, v)
+	a.free(v)
 	if a.window > 0 {
 		a.parked[v] = now
 	}
@@ -192,5 +237,8 @@ func (a *Allocator) Sweep() {
 func (a *Allocator) Counts() (inUse, parked int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.small {
+		return a.nUsed, len(a.parked)
+	}
 	return len(a.inUse), len(a.parked)
 }

@@ -2,6 +2,7 @@ package extranonce
 
 import (
 	"encoding/hex"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -129,5 +130,63 @@ func TestPlainUsesEveryByte(t *testing.T) {
 	var c [2]byte
 	if _, err := a2.Allocate(c[:], ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBitmapMatchesMap: an allocator keeping its values in use in a bitmap
+// (small spaces) hands out, resumes and counts exactly as one keeping them
+// in a map.
+func TestBitmapMatchesMap(t *testing.T) {
+	for _, mk := range []func(now func() time.Time) (*Allocator, error){
+		func(now func() time.Time) (*Allocator, error) { return NewPlain(2, time.Minute, now) },
+		func(now func() time.Time) (*Allocator, error) { return NewPlain(1, time.Minute, now) },
+		func(now func() time.Time) (*Allocator, error) { return New(2, 3, time.Minute, now) },
+	} {
+		now := time.Unix(1700000000, 0)
+		clock := func() time.Time { return now }
+		bm, err := mk(clock)
+		require.NoError(t, err)
+		ref, err := mk(clock)
+		require.NoError(t, err)
+		require.True(t, bm.small)
+		ref.small = false // the reference keeps a map
+		rng := rand.New(rand.NewPCG(5, 6))
+		var live [][]byte
+		var released []string
+		for i := 0; i < 30000; i++ {
+			switch r := rng.IntN(10); {
+			case r < 5 || len(live) == 0:
+				resume := ""
+				if len(released) > 0 && rng.IntN(2) == 0 {
+					resume = released[rng.IntN(len(released))]
+				}
+				x, y := make([]byte, bm.Size()), make([]byte, ref.Size())
+				r1, err1 := bm.Allocate(x, resume)
+				r2, err2 := ref.Allocate(y, resume)
+				require.Equal(t, err2, err1)
+				require.Equal(t, r2, r1)
+				require.Equal(t, y, x)
+				if err1 == nil {
+					live = append(live, x)
+				}
+			case r < 9:
+				k := rng.IntN(len(live))
+				bm.Release(live[k])
+				ref.Release(live[k])
+				released = append(released, hex.EncodeToString(live[k]))
+				live = append(live[:k], live[k+1:]...)
+			default:
+				now = now.Add(time.Duration(rng.IntN(20)) * time.Second)
+				bm.Sweep()
+				ref.Sweep()
+			}
+			u1, p1 := bm.Counts()
+			u2, p2 := ref.Counts()
+			require.Equal(t, [2]int{u2, p2}, [2]int{u1, p1})
+			require.Equal(t, len(live), u1)
+		}
+		bm.Release([]byte{1, 2, 3}) // wrong size: ignored
+		u, _ := bm.Counts()
+		require.Equal(t, len(live), u)
 	}
 }

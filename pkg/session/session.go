@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"go.uber.org/zap"
 
@@ -152,15 +153,41 @@ type jobDiff struct {
 	diff float64
 }
 
+// worker is an authorized worker (one per miner mostly: kept in the
+// 32-byte size class). Its id is "user.worker" (ParseAccount's parts) and
+// its name the account as the miner sends it in submit; both are in buf:
+// the id at buf[:idLen] and the name at buf[nameAt:], which is all of buf
+// when the account starts with the id (nameAt 0) and what follows the id
+// otherwise (nameAt idLen).
 type worker struct {
-	name  []byte // as the miner sends it in submit
-	user  string
-	wname string
-	stats *stats.Worker
-	upID  uint32 // Upstream's id for the worker
+	buf    string
+	stats  *stats.Worker
+	upID   uint32 // Upstream's id for the worker
+	dot    uint8  // length of the user part
+	idLen  uint8
+	nameAt uint8
 }
 
-// Session is one miner connection.
+// newWorker returns the worker for account, whose parts are user and
+// wname (at most 64 characters each); it shares account's bytes when the
+// account starts with the id.
+func newWorker(account, user, wname string) worker {
+	n := len(user) + 1 + len(wname)
+	w := worker{buf: account, dot: uint8(len(user)), idLen: uint8(n)}
+	if len(account) < n || account[:len(user)] != user || account[len(user)] != '.' || account[len(user)+1:n] != wname {
+		w.buf, w.nameAt = user+"."+wname+account, uint8(n)
+	}
+	return w
+}
+
+func (w *worker) id() string    { return w.buf[:w.idLen] }
+func (w *worker) name() string  { return w.buf[w.nameAt:] }
+func (w *worker) user() string  { return w.buf[:w.dot] }
+func (w *worker) wname() string { return w.buf[w.dot+1 : w.idLen] }
+
+// Session is one miner connection. A daemon holds one per miner, so it is
+// kept small (a test holds it to its size class): what few sessions use
+// lives in rareState, allocated on demand.
 type Session struct {
 	env *Env
 	// ID identifies the connection in logs.
@@ -168,33 +195,94 @@ type Session struct {
 	// Remote is the peer address.
 	Remote string
 
-	req *stratum.Request // decode scratch, shared by the sessions of one loop
-	sc  *Scratch         // working memory shared by the sessions of one loop
+	sc   *Scratch   // working memory (and the decoded request) shared by the sessions of one loop
+	rare *rareState // nil unless needed
 
-	subscribed bool
-	// pendingSub is the id of a subscribe held until the first job (rare:
-	// allocated only then).
-	pendingSub *stratum.ID
-	resumeID   string
-	userAgent  string
-	en1        []byte
+	// userAgent is interned: a farm's miners mostly send the same one.
+	userAgent unique.Handle[string] // zero: none
 
-	workers []*worker
+	workers []worker
 	mask    uint32 // granted version-rolling mask
 	reqMask uint32 // mask the miner asked for in mining.configure
-	minDiff float64
-	xnsub   bool
 
-	vd        vardiff.State
-	diff      float64 // difficulty last sent (0: none yet)
-	started   bool    // first notify sent
-	ring      [8]jobDiff
-	ringPos   int
-	lastJob   *work.Job
-	bad       int
-	suggested float64
+	vd vardiff.State
+	// ring holds the last jobs sent with their difficulty; the newest
+	// (the last job, and the difficulty last sent) is at ringPos-1.
+	ring [8]jobDiff
 
 	lastActive atomic.Int64
+
+	// The extranonce1 is en1Buf[:en1Len-1] (en1Len 0: none yet), or
+	// rare.en1 when it does not fit here (en1Len == en1Long).
+	en1Buf [15]byte
+	en1Len uint8
+
+	ringPos    uint8
+	subscribed bool
+	xnsub      bool
+	started    bool   // first notify sent
+	bad        uint32 // malformed requests (saturating)
+}
+
+// en1Long is Session.en1Len for an extranonce1 kept in rareState.
+const en1Long = 0xff
+
+// rareState is what only some sessions need: a subscribe held until the
+// first job, the minimum difficulty of mining.configure and an
+// extranonce1 longer than Session.en1Buf.
+type rareState struct {
+	// pending: a subscribe (id pendingSub, resuming resumeID) waits for
+	// the first job.
+	pending    bool
+	pendingSub stratum.ID
+	resumeID   string
+	minDiff    float64
+	en1        []byte
+}
+
+// rareState returns the session's rareState, allocating it.
+func (s *Session) rareState() *rareState {
+	if s.rare == nil {
+		s.rare = new(rareState)
+	}
+	return s.rare
+}
+
+// minDiff is the minimum difficulty the miner configured (0: none).
+func (s *Session) minDiff() float64 {
+	if s.rare == nil {
+		return 0
+	}
+	return s.rare.minDiff
+}
+
+// lastJob is the job last sent (nil: none yet).
+func (s *Session) lastJob() *work.Job {
+	return s.ring[(int(s.ringPos)+len(s.ring)-1)%len(s.ring)].job
+}
+
+// lastDiff is the difficulty last sent (0: none yet).
+func (s *Session) lastDiff() float64 {
+	return s.ring[(int(s.ringPos)+len(s.ring)-1)%len(s.ring)].diff
+}
+
+// extranonce1 is the session's extranonce1 (nil: none yet).
+func (s *Session) extranonce1() []byte {
+	switch s.en1Len {
+	case 0:
+		return nil
+	case en1Long:
+		return s.rare.en1
+	}
+	n := s.en1Len - 1
+	return s.en1Buf[:n:n]
+}
+
+// malformed counts a malformed request.
+func (s *Session) malformed() {
+	if s.bad < math.MaxUint32 {
+		s.bad++
+	}
 }
 
 // New returns a session for a new connection.
@@ -222,12 +310,11 @@ type Scratch struct {
 // ShareScratch makes the session work in sc, shared with the other
 // sessions of the same event loop. Without it the session allocates its
 // own on first use.
-func (s *Session) ShareScratch(sc *Scratch) { s.sc, s.req = sc, &sc.Req }
+func (s *Session) ShareScratch(sc *Scratch) { s.sc = sc }
 
 func (s *Session) scratch() *Scratch {
 	if s.sc == nil {
 		s.sc = new(Scratch)
-		s.req = &s.sc.Req
 	}
 	return s.sc
 }
@@ -262,7 +349,7 @@ func (s *Session) Worker() string {
 	if len(s.workers) == 0 {
 		return ""
 	}
-	return s.workers[0].user + "." + s.workers[0].wname
+	return s.workers[0].id()
 }
 
 // ExtranonceSubscribed reports whether the miner asked for set_extranonce.
@@ -271,13 +358,14 @@ func (s *Session) ExtranonceSubscribed() bool { return s.xnsub }
 // Close releases the session's extranonce1 for resume and reports the
 // disconnection of its workers.
 func (s *Session) Close() {
-	if s.en1 != nil {
-		s.env.Extranonce.Release(s.en1)
+	if en1 := s.extranonce1(); en1 != nil {
+		s.env.Extranonce.Release(en1)
 	}
 	if s.env.Events != nil {
 		now := s.env.Now()
-		for _, w := range s.workers {
-			s.env.Events.Disconnected(now, w.user, w.wname, s.peerIP())
+		for i := range s.workers {
+			w := &s.workers[i]
+			s.env.Events.Disconnected(now, w.user(), w.wname(), s.peerIP())
 		}
 	}
 	if s.env.Upstream != nil {
@@ -294,7 +382,7 @@ func (s *Session) Close() {
 
 // Extranonce1 returns the session's extranonce1 (nil before subscribe).
 // The caller must not modify it.
-func (s *Session) Extranonce1() []byte { return s.en1 }
+func (s *Session) Extranonce1() []byte { return s.extranonce1() }
 
 // VersionMask returns the version-rolling mask granted to the miner (0:
 // none).
@@ -302,7 +390,12 @@ func (s *Session) VersionMask() uint32 { return s.mask }
 
 // UserAgent returns what the miner sent in mining.subscribe (up to 64
 // bytes).
-func (s *Session) UserAgent() string { return s.userAgent }
+func (s *Session) UserAgent() string {
+	if s.userAgent == (unique.Handle[string]{}) {
+		return ""
+	}
+	return s.userAgent.Value()
+}
 
 // PeerIP returns the miner's address without the port.
 func (s *Session) PeerIP() string { return s.peerIP() }
@@ -325,10 +418,9 @@ func (s *Session) HandleLine(line []byte) (out []byte, reason string) {
 	}
 	now := s.env.Now()
 	s.lastActive.Store(now.UnixNano())
-	s.scratch()
-	r := s.req
+	r := &s.sc.Req
 	if err := stratum.DecodeRequest(line, r); err != nil {
-		s.bad++
+		s.malformed()
 		if de, ok := err.(*stratum.DecodeError); ok && de.HasID {
 			if r.Method == stratum.MethodSubmit {
 				s.rejectShare(now, nil, stats.Malformed, de.Reply())
@@ -339,7 +431,7 @@ func (s *Session) HandleLine(line []byte) (out []byte, reason string) {
 		if ce := s.env.Log.Check(zap.DebugLevel, "malformed request"); ce != nil {
 			ce.Write(zap.Uint64("conn", s.ID), zap.String("remote_addr", s.Remote), zap.Error(err))
 		}
-		if s.bad > s.env.MaxBadRequests {
+		if int64(s.bad) > int64(s.env.MaxBadRequests) {
 			return s.sc.Out, CloseParseError
 		}
 		return s.sc.Out, CloseNone
@@ -372,7 +464,7 @@ func (s *Session) HandleLine(line []byte) (out []byte, reason string) {
 			s.sc.Out = stratum.AppendError(s.sc.Out, r.ID, stratum.ErrUnknownMethod)
 		}
 	}
-	if s.en1 == nil && s.subscribed {
+	if s.en1Len == 0 && s.subscribed {
 		return s.sc.Out, CloseNoExtra
 	}
 	return s.sc.Out, CloseNone
@@ -380,58 +472,81 @@ func (s *Session) HandleLine(line []byte) (out []byte, reason string) {
 
 // reply sends a result for a request with an id (notifications get none).
 func (s *Session) reply(fn func([]byte, stratum.ID) []byte) {
-	if !s.req.ID.IsNull() {
-		s.sc.Out = fn(s.sc.Out, s.req.ID)
+	if id := &s.sc.Req.ID; !id.IsNull() {
+		s.sc.Out = fn(s.sc.Out, *id)
 	}
 }
 
 func (s *Session) subscribe(now time.Time) {
-	ua, sid, err := stratum.ParseSubscribe(s.req.Params)
+	ua, sid, err := stratum.ParseSubscribe(s.sc.Req.Params)
 	if err != nil {
-		s.bad++
+		s.malformed()
 		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
 		return
 	}
 	if len(ua) > 64 {
 		ua = ua[:64]
 	}
-	s.userAgent = ua
-	if s.en1 == nil {
-		s.resumeID = sid
+	s.userAgent = unique.Handle[string]{}
+	if ua != "" {
+		s.userAgent = unique.Make(ua)
+	}
+	resume := "" // used only while the session has no extranonce1
+	if s.en1Len == 0 {
+		resume = sid
 	}
 	cur := s.env.Jobs.Current()
 	if cur == nil {
 		// No job yet: hold the reply until the first job arrives.
-		id := s.req.ID
-		s.pendingSub = &id
+		r := s.rareState()
+		r.pending, r.pendingSub, r.resumeID = true, s.sc.Req.ID, resume
 		return
 	}
-	s.completeSubscribe(cur, s.req.ID)
+	s.completeSubscribe(cur, s.sc.Req.ID, resume)
 }
 
-// completeSubscribe allocates (or resumes) extranonce1 and replies.
-func (s *Session) completeSubscribe(cur *work.Job, id stratum.ID) {
-	if s.en1 == nil {
-		en1 := make([]byte, s.env.Extranonce.Size())
-		resumed, err := s.env.Extranonce.Allocate(en1, s.resumeID)
+// completeSubscribe allocates (or resumes, as resume asks) extranonce1 and
+// replies.
+func (s *Session) completeSubscribe(cur *work.Job, id stratum.ID, resume string) {
+	if s.en1Len == 0 {
+		n := s.env.Extranonce.Size()
+		var en1 []byte
+		if n <= len(s.en1Buf) {
+			en1 = s.en1Buf[:n:n]
+		} else {
+			en1 = make([]byte, n)
+		}
+		resumed, err := s.env.Extranonce.Allocate(en1, resume)
 		if err != nil {
+			clear(s.en1Buf[:])
 			s.env.Log.Error("extranonce1 space exhausted", zap.Error(err))
 			s.sc.Out = stratum.AppendError(s.sc.Out, id, stratum.ErrOther)
 			s.subscribed = true // HandleLine closes: no extranonce
 			return
 		}
-		s.en1 = en1
+		if n <= len(s.en1Buf) {
+			s.en1Len = uint8(n) + 1
+		} else {
+			s.rareState().en1, s.en1Len = en1, en1Long
+		}
 		if resumed {
 			if ce := s.env.Log.Check(zap.DebugLevel, "session resumed"); ce != nil {
 				ce.Write(zap.Uint64("conn", s.ID), zap.String("session", hex.EncodeToString(en1)))
 			}
 		}
 	}
-	s.subscribed, s.pendingSub = true, nil
+	s.subscribed = true
+	if r := s.rare; r != nil {
+		r.pending, r.pendingSub = false, stratum.ID{}
+		if r.minDiff == 0 && r.en1 == nil {
+			s.rare = nil // nothing else kept there
+		}
+	}
 	if !id.IsNull() {
 		// The session id is the extranonce1 in hex: a miner that subscribes
 		// with it again gets the extranonce1 back (Extranonce.Allocate).
-		s.sc.Out = stratum.AppendSubscribeResult(s.sc.Out, id, hex.EncodeToString(s.en1), s.en1,
+		en1 := s.extranonce1()
+		s.sc.Out = stratum.AppendSubscribeResult(s.sc.Out, id, hex.EncodeToString(en1), en1,
 			int(cur.Extranonce2Size))
 	}
 	s.maybeStart(cur)
@@ -441,8 +556,8 @@ func (s *Session) completeSubscribe(cur *work.Job, id stratum.ID) {
 // bytes to send.
 func (s *Session) OnFirstJob(cur *work.Job) []byte {
 	s.begin()
-	if s.pendingSub != nil {
-		s.completeSubscribe(cur, *s.pendingSub)
+	if r := s.rare; r != nil && r.pending {
+		s.completeSubscribe(cur, r.pendingSub, r.resumeID)
 	}
 	return s.end()
 }
@@ -496,9 +611,9 @@ func parsePassword(pass string) (diff float64) {
 }
 
 func (s *Session) authorize(now time.Time) {
-	account, pass, err := stratum.ParseAuthorize(s.req.Params)
+	account, pass, err := stratum.ParseAuthorize(s.sc.Req.Params)
 	if err != nil {
-		s.bad++
+		s.malformed()
 		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
 		return
 	}
@@ -508,13 +623,14 @@ func (s *Session) authorize(now time.Time) {
 		return
 	}
 	found := false
-	for _, w := range s.workers {
-		if string(w.name) == account {
+	for i := range s.workers {
+		if s.workers[i].name() == account {
 			found = true
 		}
 	}
 	if !found {
-		w := &worker{name: []byte(account), user: user, wname: wname}
+		w := newWorker(account, user, wname)
+		user, wname = w.user(), w.wname() // the worker's copies: nothing else keeps account's
 		if s.env.Stats != nil {
 			w.stats = s.env.Stats.Worker(user, wname)
 		}
@@ -523,7 +639,7 @@ func (s *Session) authorize(now time.Time) {
 			s.env.Events.Authorized(now, user, wname, s.peerIP())
 		}
 		if s.env.Upstream != nil {
-			w.upID = s.env.Upstream.Login(s, user, wname)
+			s.workers[len(s.workers)-1].upID = s.env.Upstream.Login(s, user, wname)
 		}
 	}
 	if d := parsePassword(pass); d > 0 && len(s.workers) == 1 {
@@ -546,9 +662,9 @@ func (s *Session) maybeStart(cur *work.Job) {
 }
 
 func (s *Session) configure() {
-	exts, opts, err := stratum.ParseConfigure(s.req.Params)
+	exts, opts, err := stratum.ParseConfigure(s.sc.Req.Params)
 	if err != nil {
-		s.bad++
+		s.malformed()
 		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
 		return
 	}
@@ -580,7 +696,7 @@ func (s *Session) configure() {
 		case "minimum-difficulty":
 			if raw, ok := opts["minimum-difficulty.value"]; ok {
 				if d, err := strconv.ParseFloat(strings.Trim(string(raw), `"`), 64); err == nil && d > 0 {
-					s.minDiff = d
+					s.rareState().minDiff = d
 					if s.vd.Difficulty() < d {
 						s.vd.Suggest(d, s.env.Now())
 					}
@@ -596,27 +712,27 @@ func (s *Session) configure() {
 			}
 		}
 	}
-	if !s.req.ID.IsNull() {
-		s.sc.Out = stratum.AppendConfigureResult(s.sc.Out, s.req.ID, fields...)
+	if id := &s.sc.Req.ID; !id.IsNull() {
+		s.sc.Out = stratum.AppendConfigureResult(s.sc.Out, *id, fields...)
 	}
 }
 
 func (s *Session) suggest(now time.Time, d float64, err error) {
 	if err != nil {
-		s.bad++
+		s.malformed()
 		s.reply(func(b []byte, id stratum.ID) []byte { return stratum.AppendError(b, id, stratum.ErrMalformed) })
 		return
 	}
-	if s.minDiff > 0 && d < s.minDiff {
-		d = s.minDiff
+	if m := s.minDiff(); m > 0 && d < m {
+		d = m
 	}
-	s.suggested = s.vd.Suggest(d, now)
+	s.vd.Suggest(d, now)
 	s.reply(stratum.AppendResultTrue)
 	s.resendIfChanged()
 }
 
 func (s *Session) suggestTarget(now time.Time) {
-	ps, err := s.req.StringParams()
+	ps, err := s.sc.Req.StringParams()
 	if err != nil || len(ps) == 0 {
 		s.suggest(now, 0, stratum.ErrMalformed)
 		return
@@ -640,10 +756,11 @@ func (s *Session) suggestTarget(now time.Time) {
 // by the current job again (clean=false), so the miner works at the new
 // difficulty without losing work.
 func (s *Session) resendIfChanged() {
-	if !s.started || s.lastJob == nil || s.vd.Difficulty() == s.diff {
+	last := s.lastJob()
+	if !s.started || last == nil || s.vd.Difficulty() == s.lastDiff() {
 		return
 	}
-	s.sc.Out = s.appendJob(s.sc.Out, s.lastJob, false)
+	s.sc.Out = s.appendJob(s.sc.Out, last, false)
 }
 
 // appendJob appends set_difficulty (when it changed) and the job's notify,
@@ -651,8 +768,7 @@ func (s *Session) resendIfChanged() {
 func (s *Session) appendJob(dst []byte, j *work.Job, clean bool) []byte {
 	s.vd.SetCeiling(j.NetDiff)
 	d := s.vd.Difficulty()
-	if d != s.diff {
-		s.diff = d
+	if d != s.lastDiff() {
 		dst = stratum.AppendSetDifficulty(dst, d)
 	}
 	s.remember(j, d)
@@ -665,9 +781,8 @@ func (s *Session) appendJob(dst []byte, j *work.Job, clean bool) []byte {
 }
 
 func (s *Session) remember(j *work.Job, d float64) {
-	s.lastJob = j
 	s.ring[s.ringPos] = jobDiff{job: j, diff: d}
-	s.ringPos = (s.ringPos + 1) % len(s.ring)
+	s.ringPos = (s.ringPos + 1) % uint8(len(s.ring))
 }
 
 // JobFrames returns the lines to send this session for a new job: an
@@ -679,13 +794,13 @@ func (s *Session) JobFrames(j *work.Job, clean bool) (setDiff, notify []byte) {
 	}
 	s.started = true
 	s.vd.SetCeiling(j.NetDiff)
-	if d := s.vd.Difficulty(); d != s.diff {
-		s.diff = d
+	d := s.vd.Difficulty()
+	if d != s.lastDiff() {
 		s.begin()
 		s.sc.Out = stratum.AppendSetDifficulty(s.sc.Out, d)
 		setDiff = s.end()
 	}
-	s.remember(j, s.diff)
+	s.remember(j, d)
 	if clean {
 		return setDiff, j.NotifyClean
 	}
@@ -712,17 +827,18 @@ func (s *Session) PoolMaskChanged() []byte {
 // (for operators moving sessions), or nil if the miner did not subscribe to
 // it.
 func (s *Session) SetExtranonceFrame() []byte {
-	if !s.xnsub || s.en1 == nil || s.lastJob == nil {
+	last := s.lastJob()
+	if !s.xnsub || s.en1Len == 0 || last == nil {
 		return nil
 	}
-	return stratum.AppendSetExtranonce(nil, s.en1, int(s.lastJob.Extranonce2Size))
+	return stratum.AppendSetExtranonce(nil, s.extranonce1(), int(last.Extranonce2Size))
 }
 
 // Tick runs the silence retarget; it returns lines to send (possibly
 // empty).
 func (s *Session) Tick(now time.Time) []byte {
 	s.begin()
-	if s.started && s.lastJob != nil {
+	if s.started && s.lastJob() != nil {
 		if _, changed := s.vd.OnIdle(now); changed {
 			s.resendIfChanged()
 		}

@@ -15,7 +15,7 @@ import (
 // reason: subscribed → authorized → params shape → job known → ntime →
 // version bits → duplicate → share target → network target.
 func (s *Session) submit(now time.Time) {
-	sub := &s.req.Submit
+	sub := &s.sc.Req.Submit
 	if !s.subscribed {
 		s.rejectShare(now, nil, stats.NotSubscribed, stratum.ErrNotSubscribed)
 		return
@@ -25,12 +25,12 @@ func (s *Session) submit(now time.Time) {
 		s.rejectShare(now, nil, stats.Unauthorized, stratum.ErrUnauthorized)
 		return
 	}
-	cur := s.lastJob
+	cur := s.lastJob()
 	if cur == nil || int(sub.Extranonce2Len) != int(cur.Extranonce2Size) {
 		s.rejectShare(now, w, stats.BadExtranonce2, stratum.ErrBadExtranonce2)
 		return
 	}
-	c, reason, ok := s.env.Jobs.Check(s.env.Dedup, &work.Submission{JobID: string(sub.Job()), Extranonce1: s.en1,
+	c, reason, ok := s.env.Jobs.Check(s.env.Dedup, &work.Submission{JobID: string(sub.Job()), Extranonce1: s.extranonce1(),
 		Extranonce2: sub.EN2(), NTime: sub.NTime, Nonce: sub.Nonce, Rolled: sub.HasVersionBits,
 		VersionBits: sub.VersionBits, Mask: s.mask}, now, &s.sc.Coinbase)
 	if !ok {
@@ -45,7 +45,7 @@ func (s *Session) submit(now time.Time) {
 	}
 	if isBlock {
 		if !met {
-			credit = s.diff
+			credit = s.lastDiff()
 		}
 		s.foundBlock(now, w, job, stale, version)
 	} else if stale {
@@ -66,8 +66,8 @@ func (s *Session) submit(now time.Time) {
 	}
 	s.env.Counter.Share("accepted")
 	if _, changed := s.vd.OnShare(now, credit); changed {
-		if s.minDiff > 0 && s.vd.Difficulty() < s.minDiff {
-			s.vd.Suggest(s.minDiff, now)
+		if m := s.minDiff(); m > 0 && s.vd.Difficulty() < m {
+			s.vd.Suggest(m, now)
 		}
 		s.resendIfChanged()
 	}
@@ -83,8 +83,8 @@ var checkErrors = [stats.NumReasons]*stratum.Error{
 
 // workerFor finds the authorized worker a submit names.
 func (s *Session) workerFor(name []byte) *worker {
-	for _, w := range s.workers {
-		if string(w.name) == string(name) {
+	for i := range s.workers {
+		if w := &s.workers[i]; w.name() == string(name) {
 			return w
 		}
 	}
@@ -106,11 +106,11 @@ func (s *Session) creditFor(job *work.Job, shareDiff float64) (float64, bool) {
 }
 
 func (s *Session) rejectShare(now time.Time, w *worker, reason stats.Reason, e *stratum.Error) {
-	if !s.req.ID.IsNull() {
-		s.sc.Out = stratum.AppendError(s.sc.Out, s.req.ID, e)
+	if id := &s.sc.Req.ID; !id.IsNull() {
+		s.sc.Out = stratum.AppendError(s.sc.Out, *id, e)
 	}
 	if w == nil && len(s.workers) > 0 {
-		w = s.workers[0]
+		w = &s.workers[0]
 	}
 	if w != nil {
 		if w.stats != nil {
@@ -128,8 +128,8 @@ func (s *Session) rejectShare(now time.Time, w *worker, reason stats.Reason, e *
 
 // foundBlock hands a block candidate to the sink; it never blocks.
 func (s *Session) foundBlock(now time.Time, w *worker, job *work.Job, stale bool, version int32) {
-	sub := &s.req.Submit
-	en1 := append([]byte(nil), s.en1...)
+	sub := &s.sc.Req.Submit
+	en1 := append([]byte(nil), s.extranonce1()...)
 	en2 := append([]byte(nil), sub.EN2()...)
 	raw, err := job.Block(en1, en2, sub.NTime, sub.Nonce, version)
 	if err != nil {
@@ -137,14 +137,14 @@ func (s *Session) foundBlock(now time.Time, w *worker, job *work.Job, stale bool
 	}
 	hdrHash, _ := job.ShareHash(en1, en2, sub.NTime, sub.Nonce, version, nil)
 	fb := &bus.FoundBlock{JobID: job.ID, Extranonce1: en1, Extranonce2: en2, NTime: sub.NTime, Nonce: sub.Nonce,
-		Version: version, BlockHash: hdrHash, Source: s.env.Source, User: w.user, Worker: w.wname,
+		Version: version, BlockHash: hdrHash, Source: s.env.Source, User: w.user(), Worker: w.wname(),
 		FoundUnixNano: now.UnixNano()}
 	s.env.Log.Info("block candidate found", zap.String("block_hash", hdrHash.String()), zap.Int64("height", job.Height),
-		zap.String("job_id", job.ID), zap.Bool("stale_tip", stale), zap.String("worker", w.user+"."+w.wname),
+		zap.String("job_id", job.ID), zap.Bool("stale_tip", stale), zap.String("worker", w.id()),
 		zap.String("remote_addr", s.Remote))
 	s.env.Counter.Block()
 	s.env.Blocks.Submit(fb, raw)
 	if s.env.Events != nil {
-		s.env.Events.Block(now, hdrHash.String(), w.user, w.wname)
+		s.env.Events.Block(now, hdrHash.String(), w.user(), w.wname())
 	}
 }

@@ -38,6 +38,71 @@ const (
 	ReasonRefused        = "refused"
 )
 
+// closeReason is a close reason in a byte (connCtx is per miner): an index
+// into the names below, extended by the first use of any other reason the
+// session returns.
+type closeReason uint8
+
+const (
+	reasonNone closeReason = iota
+	reasonClientClosed
+	reasonLineTooLong
+	reasonSlowConsumer
+	reasonIdle
+	reasonAuthTimeout
+	reasonOperator
+	reasonParseError
+	reasonNoExtra
+	numFixedReasons
+)
+
+var fixedReasons = [numFixedReasons]string{
+	reasonNone: "", reasonClientClosed: ReasonClientClosed, reasonLineTooLong: ReasonLineTooLong,
+	reasonSlowConsumer: ReasonSlowConsumer, reasonIdle: ReasonIdle, reasonAuthTimeout: ReasonAuthTimeout,
+	reasonOperator: ReasonOperator, reasonParseError: session.CloseParseError, reasonNoExtra: session.CloseNoExtra,
+}
+
+// otherReasons are the names of reasons beyond fixedReasons, in the order
+// they were first seen (a handful at most: the session's close reasons are
+// constants).
+var otherReasons struct {
+	mu    sync.Mutex
+	names []string
+}
+
+// reasonCode returns the code of a close reason.
+func reasonCode(name string) closeReason {
+	for i, n := range fixedReasons {
+		if n == name {
+			return closeReason(i)
+		}
+	}
+	o := &otherReasons
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, n := range o.names {
+		if n == name {
+			return numFixedReasons + closeReason(i)
+		}
+	}
+	if int(numFixedReasons)+len(o.names) > 255 {
+		return reasonNone // cannot happen; the connection closes all the same
+	}
+	o.names = append(o.names, name)
+	return numFixedReasons + closeReason(len(o.names)-1)
+}
+
+// String returns the reason's name.
+func (r closeReason) String() string {
+	if r < numFixedReasons {
+		return fixedReasons[r]
+	}
+	o := &otherReasons
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.names[r-numFixedReasons]
+}
+
 // maxLinesPerCall bounds the lines handled in one OnTraffic so one chatty
 // miner cannot starve the others on its loop.
 const maxLinesPerCall = 64
@@ -72,18 +137,64 @@ type Server struct {
 }
 
 type loopState struct {
-	el       gnet.EventLoop
-	sessions map[gnet.Conn]*session.Session // owned by the loop
-	wbuf     []byte                         // per-loop write batch
-	vec      [][]byte
-	scratch  session.Scratch // working memory shared by the loop's sessions
+	el gnet.EventLoop
+	// conns are the loop's connections, owned by the loop; a connection's
+	// connCtx.idx is its place (a removal moves the last one there).
+	conns   []gnet.Conn
+	wbuf    []byte // per-loop write batch
+	vec     [][]byte
+	scratch session.Scratch // working memory shared by the loop's sessions
 }
 
+// connCtx is a connection's context (one per miner: kept small).
 type connCtx struct {
 	s      *session.Session
 	ls     *loopState
-	reason string
-	opened time.Time
+	opened int64 // monotonic, see monotonic
+	idx    int32 // in ls.conns
+	reason closeReason
+}
+
+// monotonic returns t as nanoseconds since the package's start, on the
+// monotonic clock when t carries its reading (time.Now does): differences
+// of these are what t.Sub would return.
+func monotonic(t time.Time) int64 { return int64(t.Sub(clockBase)) }
+
+var clockBase = time.Now()
+
+// add registers c on the loop.
+func (ls *loopState) add(c gnet.Conn, cc *connCtx) {
+	cc.idx = int32(len(ls.conns))
+	ls.conns = append(ls.conns, c)
+}
+
+// remove unregisters the connection at cc.idx: the last one takes its
+// place, so a loop walking ls.conns from the end (each) visits every other
+// connection once even when the one it is at goes.
+func (ls *loopState) remove(cc *connCtx) {
+	if cc.idx < 0 {
+		return // already removed
+	}
+	last := len(ls.conns) - 1
+	if moved := ls.conns[last]; int(cc.idx) != last {
+		ls.conns[cc.idx] = moved
+		moved.Context().(*connCtx).idx = cc.idx
+	}
+	ls.conns[last] = nil
+	ls.conns = ls.conns[:last]
+	cc.idx = -1
+}
+
+// each calls fn for every connection of the loop (on the loop). fn may
+// close the connection it is given, even synchronously (a failed write).
+func (ls *loopState) each(fn func(c gnet.Conn, cc *connCtx)) {
+	for i := len(ls.conns) - 1; i >= 0; i-- {
+		if i >= len(ls.conns) {
+			continue // fn closed more than its own connection
+		}
+		c := ls.conns[i]
+		fn(c, c.Context().(*connCtx))
+	}
 }
 
 // New returns a server.
@@ -124,7 +235,7 @@ func (s *Server) loopOf(c gnet.Conn) *loopState {
 	if v, ok := s.loops.Load(el); ok {
 		return v.(*loopState)
 	}
-	ls := &loopState{el: el, sessions: map[gnet.Conn]*session.Session{}}
+	ls := &loopState{el: el}
 	v, _ := s.loops.LoadOrStore(el, ls)
 	return v.(*loopState)
 }
@@ -149,8 +260,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	sess := session.New(s.o.Env, s.nextID.Add(1), remote)
 	ls := s.loopOf(c)
 	sess.ShareScratch(&ls.scratch)
-	ls.sessions[c] = sess
-	c.SetContext(&connCtx{s: sess, ls: ls, opened: time.Now()})
+	cc := &connCtx{s: sess, ls: ls, opened: monotonic(time.Now())}
+	ls.add(c, cc)
+	c.SetContext(cc)
 	_ = c.SetNoDelay(true)
 	return nil, gnet.None
 }
@@ -161,11 +273,11 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	if !ok || cc == nil {
 		return gnet.None
 	}
-	delete(cc.ls.sessions, c)
+	cc.ls.remove(cc)
 	cc.s.Close()
 	s.conns.Add(-1)
 	s.o.Metrics.Connections.Dec()
-	reason := cc.reason
+	reason := cc.reason.String()
 	if reason == "" {
 		reason = ReasonClientClosed
 	}
@@ -192,7 +304,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 			break
 		}
 		if err != nil {
-			cc.reason = ReasonLineTooLong
+			cc.reason = reasonLineTooLong
 			action = gnet.Close
 			break
 		}
@@ -201,7 +313,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		out, reason := cc.s.HandleLine(line)
 		ls.wbuf = append(ls.wbuf, out...)
 		if reason != session.CloseNone {
-			cc.reason = reason
+			cc.reason = reasonCode(reason)
 			action = gnet.Close
 			break
 		}
@@ -211,7 +323,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		_, _ = c.Write(ls.wbuf)
 	}
 	if action == gnet.None && c.OutboundBuffered() > s.o.MaxPending {
-		cc.reason = ReasonSlowConsumer
+		cc.reason = reasonSlowConsumer
 		return gnet.Close
 	}
 	if action == gnet.None && handled == maxLinesPerCall && consumed < len(buf) {
@@ -258,14 +370,15 @@ func (s *Server) onEveryLoop(ctx context.Context, fn func(ls *loopState)) {
 
 // fanOut runs on ls's loop.
 func (s *Server) fanOut(ls *loopState, j *work.Job, clean bool) {
-	for c, sess := range ls.sessions {
+	ls.each(func(c gnet.Conn, cc *connCtx) {
+		sess := cc.s
 		if first := sess.OnFirstJob(j); len(first) > 0 {
 			_, _ = c.Write(first)
-			continue
+			return
 		}
 		setDiff, notify := sess.JobFrames(j, clean)
 		if notify == nil {
-			continue
+			return
 		}
 		if setDiff != nil {
 			ls.vec = append(ls.vec[:0], setDiff, notify)
@@ -274,10 +387,10 @@ func (s *Server) fanOut(ls *loopState, j *work.Job, clean bool) {
 			_, _ = c.Write(notify)
 		}
 		if c.OutboundBuffered() > s.o.MaxPending {
-			c.Context().(*connCtx).reason = ReasonSlowConsumer
+			cc.reason = reasonSlowConsumer
 			_ = c.Close()
 		}
-	}
+	})
 }
 
 // OnTick runs once a second (on gnet's ticker goroutine): it queues the
@@ -298,22 +411,23 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 // sweep runs on ls's loop: idle and unauthorized sessions are closed, the
 // others get their silence retarget.
 func (s *Server) sweep(ls *loopState, now time.Time) {
-	for c, sess := range ls.sessions {
-		cc := c.Context().(*connCtx)
+	mono := monotonic(now)
+	ls.each(func(c gnet.Conn, cc *connCtx) {
+		sess := cc.s
 		switch {
 		case now.Sub(sess.LastActive()) > s.o.IdleTimeout:
-			cc.reason = ReasonIdle
+			cc.reason = reasonIdle
 			_ = c.Close()
-			continue
-		case !sess.Authorized() && now.Sub(cc.opened) > s.o.AuthTimeout:
-			cc.reason = ReasonAuthTimeout
+			return
+		case !sess.Authorized() && time.Duration(mono-cc.opened) > s.o.AuthTimeout:
+			cc.reason = reasonAuthTimeout
 			_ = c.Close()
-			continue
+			return
 		}
 		if out := sess.Tick(now); len(out) > 0 {
 			_, _ = c.Write(out)
 		}
-	}
+	})
 }
 
 // Each runs fn on every session on its own loop (operator actions); fn
@@ -323,17 +437,17 @@ func (s *Server) sweep(ls *loopState, now time.Time) {
 func (s *Server) Each(ctx context.Context, fn func(sess *session.Session) ([]byte, bool)) int {
 	var n atomic.Int64
 	s.onEveryLoop(ctx, func(ls *loopState) {
-		for c, sess := range ls.sessions {
-			out, closeIt := fn(sess)
+		ls.each(func(c gnet.Conn, cc *connCtx) {
+			out, closeIt := fn(cc.s)
 			if len(out) > 0 {
 				n.Add(1)
 				_, _ = c.Write(out)
 			}
 			if closeIt {
-				c.Context().(*connCtx).reason = ReasonOperator
+				cc.reason = reasonOperator
 				_ = c.Close()
 			}
-		}
+		})
 	})
 	return int(n.Load())
 }

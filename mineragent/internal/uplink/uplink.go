@@ -25,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"go.uber.org/zap"
 
@@ -78,20 +79,31 @@ type Options struct {
 	Now     func() time.Time
 }
 
-// miner is what the agent knows about one authorized worker of a session.
+// miner is what the agent knows about one authorized worker of a session:
+// what its MinerLogin says (loginMsg) and the state of its events. The
+// agent holds one per miner, so it is kept small (a test holds it to its
+// size class).
 type miner struct {
-	login agentwire.MinerLogin
-	// waitEn1: authorized before subscribing; announced once the session
-	// has its extranonce1 (its first share or reject).
-	waitEn1 bool
+	user, worker string
+	peer         string                // the session's PeerIP (parsed for the login)
+	userAgent    unique.Handle[string] // zero: none
 	// loginSent / logoutSent: the batch id whose acknowledgement confirms
 	// the event on this link (0: not sent on this link).
 	loginSent, logoutSent uint64
-	loginOK, logoutOK     bool
-	gone                  bool
-	reannounce            bool   // changed after its login was sent
-	dirty                 bool   // in Client.dirty
 	lastRef               uint64 // highest batch id with a share or reject of this miner
+	id                    uint32
+	versionMask           uint32
+	// suffix[:suffixLen] is the extranonce1 suffix; a longer one (no
+	// gateway grants one today) is in Client.longSuffix.
+	suffix    [8]byte
+	suffixLen uint8
+	// waitEn1: authorized before subscribing; announced once the session
+	// has its extranonce1 (its first share or reject).
+	waitEn1           bool
+	loginOK, logoutOK bool
+	gone              bool
+	reannounce        bool // changed after its login was sent
+	dirty             bool // in Client.dirty
 }
 
 // entry is one unacknowledged ShareBatch or Block.
@@ -117,25 +129,28 @@ type Client struct {
 	mu        sync.Mutex
 	nextMiner uint32
 	miners    map[uint32]*miner
-	dirty     []*miner
-	cur       *agentwire.ShareBatch
-	slab      []byte
-	rejects   map[rejectKey]uint32
-	full      []*agentwire.ShareBatch // closed early (size), awaiting ids
-	blocks    []*agentwire.Block      // awaiting ids
-	queue     []entry
-	queued    int // shares in queue
-	nextBatch uint64
-	lastAcked uint64
-	needBatch bool // a logout was sent: the next flush sends a batch to confirm it
-	sessionID uint64
-	prefixLen int
-	en1Size   int
-	offset    time.Duration // gateway clock minus ours
-	conn      *agentwire.Conn
-	server    string
-	since     time.Time // linked since, or unlinked since
-	rtt       time.Duration
+	// longSuffix holds the extranonce1 suffixes longer than miner.suffix,
+	// by miner id.
+	longSuffix map[uint32][]byte
+	dirty      []*miner
+	cur        *agentwire.ShareBatch
+	slab       []byte
+	rejects    map[rejectKey]uint32
+	full       []*agentwire.ShareBatch // closed early (size), awaiting ids
+	blocks     []*agentwire.Block      // awaiting ids
+	queue      []entry
+	queued     int // shares in queue
+	nextBatch  uint64
+	lastAcked  uint64
+	needBatch  bool // a logout was sent: the next flush sends a batch to confirm it
+	sessionID  uint64
+	prefixLen  int
+	en1Size    int
+	offset     time.Duration // gateway clock minus ours
+	conn       *agentwire.Conn
+	server     string
+	since      time.Time // linked since, or unlinked since
+	rtt        time.Duration
 
 	kick chan struct{}
 
@@ -166,8 +181,9 @@ func New(o Options) (*Client, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &Client{o: o, lg: o.Logger, miners: map[uint32]*miner{}, rejects: map[rejectKey]uint32{},
-		cur: new(agentwire.ShareBatch), nextBatch: 1, kick: make(chan struct{}, 1), since: o.Now()}
+	c := &Client{o: o, lg: o.Logger, miners: map[uint32]*miner{}, longSuffix: map[uint32][]byte{},
+		rejects: map[rejectKey]uint32{},
+		cur:     new(agentwire.ShareBatch), nextBatch: 1, kick: make(chan struct{}, 1), since: o.Now()}
 	return c, nil
 }
 
@@ -176,10 +192,13 @@ func New(o Options) (*Client, error) {
 
 // Login implements session.Upstream.
 func (c *Client) Login(s *session.Session, user, worker string) uint32 {
-	ip, _ := netip.ParseAddr(s.PeerIP())
 	ua := s.UserAgent()
 	if len(ua) > agentwire.MaxUserAgentLen {
 		ua = ua[:agentwire.MaxUserAgentLen]
+	}
+	m := &miner{user: user, worker: worker, peer: s.PeerIP(), versionMask: s.VersionMask()}
+	if ua != "" {
+		m.userAgent = unique.Make(ua) // the session's own: shared
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -187,15 +206,14 @@ func (c *Client) Login(s *session.Session, user, worker string) uint32 {
 	if c.nextMiner == 0 {
 		c.nextMiner++ // 2^32 logins in one process: ids would repeat; practically never
 	}
-	m := &miner{login: agentwire.MinerLogin{MinerID: c.nextMiner, User: user, Worker: worker,
-		VersionMask: s.VersionMask(), PeerIP: ip.Unmap(), UserAgent: ua}}
-	c.miners[m.login.MinerID] = m
+	m.id = c.nextMiner
+	c.miners[m.id] = m
 	if !c.setSuffix(m, s.Extranonce1()) {
 		m.waitEn1 = true
-		return m.login.MinerID
+		return m.id
 	}
 	c.markDirty(m)
-	return m.login.MinerID
+	return m.id
 }
 
 // setSuffix fills the miner's extranonce1 suffix from the session's
@@ -204,8 +222,30 @@ func (c *Client) setSuffix(m *miner, en1 []byte) bool {
 	if en1 == nil || len(en1) != c.en1Size || c.prefixLen > len(en1) {
 		return false
 	}
-	m.login.Extranonce1Suffix = append([]byte(nil), en1[c.prefixLen:]...)
+	sfx := en1[c.prefixLen:]
+	if len(sfx) > len(m.suffix) {
+		c.longSuffix[m.id] = append([]byte(nil), sfx...)
+		m.suffixLen = 0
+		return true
+	}
+	delete(c.longSuffix, m.id)
+	m.suffixLen = uint8(copy(m.suffix[:], sfx))
 	return true
+}
+
+// extranonce1Suffix returns the miner's extranonce1 suffix (nil: none).
+// The caller must not modify it.
+func (c *Client) extranonce1Suffix(m *miner) []byte {
+	if m.suffixLen > 0 {
+		return m.suffix[:m.suffixLen]
+	}
+	return c.longSuffix[m.id]
+}
+
+// forget drops a miner. Called with mu held.
+func (c *Client) forget(id uint32) {
+	delete(c.miners, id)
+	delete(c.longSuffix, id)
 }
 
 func (c *Client) markDirty(m *miner) {
@@ -221,13 +261,13 @@ func (c *Client) refresh(m *miner, s *session.Session) {
 	if m.waitEn1 {
 		if c.setSuffix(m, s.Extranonce1()) {
 			m.waitEn1 = false
-			m.login.VersionMask = s.VersionMask()
+			m.versionMask = s.VersionMask()
 			c.markDirty(m)
 		}
 		return
 	}
-	if mask := s.VersionMask(); mask != m.login.VersionMask {
-		m.login.VersionMask = mask
+	if mask := s.VersionMask(); mask != m.versionMask {
+		m.versionMask = mask
 		if m.loginOK || m.loginSent != 0 {
 			m.reannounce = true
 		}
@@ -244,7 +284,7 @@ func (c *Client) Logout(_ *session.Session, id uint32) {
 		return
 	}
 	if m.waitEn1 {
-		delete(c.miners, id) // never announced, nothing refers to it
+		c.forget(id) // never announced, nothing refers to it
 		return
 	}
 	m.gone = true
@@ -270,7 +310,7 @@ func (c *Client) Share(s *session.Session, id uint32, sh *session.AcceptedShare)
 		NTime: sh.NTime, Nonce: sh.Nonce, VersionBits: sh.VersionBits, Difficulty: sh.Difficulty}
 	if sh.Block {
 		c.blocks = append(c.blocks, &agentwire.Block{Time: now.Add(c.offset).Unix(), Share: share,
-			User: m.login.User, Worker: m.login.Worker, Hash: sh.Hash})
+			User: m.user, Worker: m.worker, Hash: sh.Hash})
 		c.signal()
 		return
 	}
@@ -355,10 +395,10 @@ func (c *Client) collect(now time.Time, linked, full bool) []agentwire.Message {
 			resumed := false
 			switch {
 			case !m.loginOK:
-				pre = append(pre, loginMsg(m, false))
+				pre = append(pre, c.loginMsg(m, false))
 				announced = append(announced, m)
 			case !m.gone || referenced || !m.logoutOK:
-				pre = append(pre, loginMsg(m, true))
+				pre = append(pre, c.loginMsg(m, true))
 				resumed = true
 			}
 			m.reannounce = false
@@ -381,15 +421,15 @@ func (c *Client) collect(now time.Time, linked, full bool) []agentwire.Message {
 			}
 			switch {
 			case !m.loginOK && m.loginSent == 0:
-				pre = append(pre, loginMsg(m, false))
+				pre = append(pre, c.loginMsg(m, false))
 				announced = append(announced, m)
 				m.reannounce = false
 			case m.reannounce:
-				pre = append(pre, loginMsg(m, true))
+				pre = append(pre, c.loginMsg(m, true))
 				m.reannounce = false
 			}
 			if m.gone && !m.logoutOK && m.logoutSent == 0 {
-				post = append(post, &agentwire.MinerLogout{MinerID: m.login.MinerID})
+				post = append(post, &agentwire.MinerLogout{MinerID: m.id})
 				loggedOut = append(loggedOut, m)
 			}
 		}
@@ -449,10 +489,16 @@ func (c *Client) collect(now time.Time, linked, full bool) []agentwire.Message {
 	return msgs
 }
 
-func loginMsg(m *miner, resumed bool) *agentwire.MinerLogin {
-	l := m.login
-	l.Resumed = resumed
-	return &l
+// loginMsg returns the miner's MinerLogin. Its suffix is the miner's own
+// (announced miners' never change). Called with mu held.
+func (c *Client) loginMsg(m *miner, resumed bool) *agentwire.MinerLogin {
+	ip, _ := netip.ParseAddr(m.peer)
+	l := &agentwire.MinerLogin{MinerID: m.id, Resumed: resumed, Extranonce1Suffix: c.extranonce1Suffix(m),
+		User: m.user, Worker: m.worker, VersionMask: m.versionMask, PeerIP: ip.Unmap()}
+	if m.userAgent != (unique.Handle[string]{}) {
+		l.UserAgent = m.userAgent.Value()
+	}
+	return l
 }
 
 func (c *Client) ref(id uint32, batch uint64) {
@@ -547,7 +593,7 @@ func (c *Client) prune() {
 			m.logoutOK, m.logoutSent = true, 0
 		}
 		if m.gone && m.logoutOK && m.lastRef < first && !m.dirty {
-			delete(c.miners, id)
+			c.forget(id)
 		}
 	}
 }
