@@ -67,8 +67,9 @@ func (c Config) Validate(p *confutil.Problems, f string) {
 }
 
 // Connect dials NATS with endless reconnects (250 ms apart) and logs
-// connection changes. name identifies the client in the server's monitoring.
-func Connect(c Config, name string, lg *zap.Logger) (*nats.Conn, error) {
+// connection changes. name identifies the client in the server's monitoring;
+// extra options are applied after Connect's own.
+func Connect(c Config, name string, lg *zap.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
@@ -78,7 +79,12 @@ func Connect(c Config, name string, lg *zap.Logger) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				// Our own Close: nothing to warn about, and the callback
+				// may run after the daemon (or test) that owned lg ended.
+				return
+			}
 			lg.Warn("nats disconnected", zap.Error(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -99,7 +105,7 @@ func Connect(c Config, name string, lg *zap.Logger) (*nats.Conn, error) {
 		}
 		opts = append(opts, nats.UserInfo(c.User, pass))
 	}
-	nc, err := nats.Connect(c.URL, opts...)
+	nc, err := nats.Connect(c.URL, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect nats %s: %w", c.URL, err)
 	}

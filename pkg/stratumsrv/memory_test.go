@@ -18,6 +18,7 @@ import (
 	"github.com/hashgate/hashgate/pkg/extranonce"
 	"github.com/hashgate/hashgate/pkg/session"
 	"github.com/hashgate/hashgate/pkg/stratum"
+	"github.com/hashgate/hashgate/pkg/testutil"
 	"github.com/hashgate/hashgate/pkg/vardiff"
 	"github.com/hashgate/hashgate/pkg/work"
 )
@@ -148,14 +149,6 @@ func handshake(i int) []byte {
 	return stratum.AppendRequest(b, 3, "mining.authorize", "farm."+strconv.Itoa(i), "x")
 }
 
-func heapInUse() uint64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // TestMemoryPerSession reports the live heap one miner costs in this
 // package and pkg/session: connected (OnOpen) and then working
 // (configure, subscribe, authorize, first job). It prints the figures
@@ -179,15 +172,15 @@ func TestMemoryPerSession(t *testing.T) {
 	s.OnOpen(conns[0])
 	s.OnTraffic(conns[0])
 
-	base := heapInUse()
+	base := testutil.LiveHeap()
 	for _, c := range conns[1:] {
 		s.OnOpen(c)
 	}
-	opened := heapInUse()
+	opened := testutil.LiveHeap()
 	for _, c := range conns[1:] {
 		s.OnTraffic(c)
 	}
-	working := heapInUse()
+	working := testutil.LiveHeap()
 	for _, c := range conns {
 		if c.closed || c.out == 0 {
 			t.Fatalf("connection not served: closed %v, %d bytes out", c.closed, c.out)

@@ -15,6 +15,8 @@
 //   - StartNATS and StartNATSOnPort: an embedded nats-server, optionally with
 //     JetStream and user/password authentication, that can be restarted on
 //     the same port to test reconnection.
+//   - LiveHeap: the live heap after two collections, for tests that report
+//     bytes per session or per miner.
 //
 // # What it does not do
 //

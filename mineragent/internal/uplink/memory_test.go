@@ -15,6 +15,7 @@ import (
 	"github.com/hashgate/hashgate/pkg/bus"
 	"github.com/hashgate/hashgate/pkg/session"
 	"github.com/hashgate/hashgate/pkg/stratum"
+	"github.com/hashgate/hashgate/pkg/testutil"
 	"github.com/hashgate/hashgate/pkg/vardiff"
 	"github.com/hashgate/hashgate/pkg/work"
 )
@@ -50,14 +51,6 @@ func (x *counterXN) Allocate(dst []byte, _ string) (bool, error) {
 	return false, nil
 }
 func (x *counterXN) Release([]byte) {}
-
-func liveHeap() uint64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
 
 // TestMemoryPerMiner reports the live heap the Client keeps per logged-in
 // miner (its miner record and map entry), measured against an Upstream
@@ -116,11 +109,11 @@ func TestMemoryPerMiner(t *testing.T) {
 	warm := sessions
 	sessions = make([]*session.Session, 0, 2*n)
 
-	h0 := liveHeap()
+	h0 := testutil.LiveHeap()
 	open(&idsOnly{}, 0, n)
-	h1 := liveHeap()
+	h1 := testutil.LiveHeap()
 	open(c, n, 2*n)
-	h2 := liveHeap()
+	h2 := testutil.LiveHeap()
 	if got := c.Status().Miners; got != n {
 		t.Fatalf("%d miners, want %d", got, n)
 	}
