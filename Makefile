@@ -4,7 +4,8 @@
 #   make build    every daemon binary into bin/ (each go.work module except pkg that has
 #                 a main.go: go build -o bin/<name> ./<name>)
 #   make vet      per module: go vet ./... and GOWORK=off go build ./...
-#   make test     deps, vet, then go test -race over every module in one call; PASS/FAIL
+#   make test     deps, vet, go test -race over every module in one call, every fuzz
+#                 target for TEST_FUZZTIME; PASS/FAIL
 #   make fuzz     every Fuzz* target for FUZZTIME (default 30s)
 #   make bench    every benchmark, with -benchmem
 #   make verify   gofmt, shellcheck, go mod tidy -diff, pkg imports no daemon,
@@ -12,7 +13,7 @@
 #   make clean    remove bin/
 #
 # Modules come from `go work edit -json` (the Use list), so a new daemon needs no edit
-# here. Variables: FUZZTIME, TEST_TIMEOUT, TESTFLAGS (extra go test flags).
+# here. Variables: FUZZTIME, FUZZMINIMIZE, TEST_FUZZTIME, TEST_TIMEOUT, TESTFLAGS (extra go test flags).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -25,6 +26,13 @@ GOPATH_BIN := $(firstword $(subst :, ,$(shell $(GO) env GOPATH 2>/dev/null)))/bi
 export PATH := $(PATH):$(dir $(GO)):$(GOPATH_BIN)
 
 FUZZTIME ?= 30s
+# New inputs are minimised for at most this long (Go's default, 60s, stalls a
+# short run on its first new input).
+FUZZMINIMIZE ?= 2s
+# make test runs every fuzz target for this many inputs after the tests: a count,
+# not a duration, because go1.26's coordinator can report a spurious "context
+# deadline exceeded" failure when a duration ends (golang/go#75804, fixed in 1.27).
+TEST_FUZZTIME ?= 20000x
 TEST_TIMEOUT ?= 25m
 TESTFLAGS ?=
 
@@ -79,19 +87,21 @@ test:
 	echo "==> go test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PATTERNS)"; \
 	out=$$(mktemp); trap 'rm -f "$$out"' EXIT; rc=0; \
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PATTERNS) 2>&1 | tee "$$out" || rc=$$?; \
+	fuzz_rc=0; $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME) || fuzz_rc=$$?; \
 	ok=$$(grep -cE '^ok[[:space:]]' "$$out" || true); \
 	notest=$$(grep -cE '^\?[[:space:]].*\[no test files\]' "$$out" || true); \
 	echo; \
 	echo "==================== make test summary ===================="; \
 	if [[ $$vet_rc -eq 0 ]]; then echo "vet/build: ok"; else echo "vet/build: FAILED (see 'vet: FAILED' above)"; fi; \
 	echo "go test: $$ok packages ok, $$notest without tests"; \
+	if [[ $$fuzz_rc -eq 0 ]]; then echo "fuzz ($(TEST_FUZZTIME) per target): ok"; else echo "fuzz: FAILED (see '--- FAIL' above; the input is in the package's testdata/fuzz)"; fi; \
 	if [[ $$rc -ne 0 ]]; then \
 		echo "failed packages:"; grep -E '^FAIL[[:space:]]' "$$out" | sed 's/^/  /' || echo "  (none reported: build or setup failure, see above)"; \
 		echo "failed tests:"; grep -E '^[[:space:]]*--- FAIL' "$$out" | sed 's/^[[:space:]]*/  /' || echo "  (none)"; \
 	fi; \
-	if [[ $$rc -eq 0 && $$vet_rc -eq 0 ]]; then echo "PASS"; else echo "FAIL (vet exit $$vet_rc, go test exit $$rc)"; fi; \
+	if [[ $$rc -eq 0 && $$vet_rc -eq 0 && $$fuzz_rc -eq 0 ]]; then echo "PASS"; else echo "FAIL (vet exit $$vet_rc, go test exit $$rc, fuzz exit $$fuzz_rc)"; fi; \
 	echo "==========================================================="; \
-	[[ $$rc -eq 0 && $$vet_rc -eq 0 ]]
+	[[ $$rc -eq 0 && $$vet_rc -eq 0 && $$fuzz_rc -eq 0 ]]
 
 fuzz:
 	@pkgs=$$(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $(PATTERNS)); \
@@ -99,7 +109,7 @@ fuzz:
 	for p in $$pkgs; do \
 		for f in $$(go test -list 'Fuzz.*' "$$p" | grep -E '^Fuzz' || true); do \
 			echo "==> $$p $$f (-fuzztime $(FUZZTIME))"; \
-			go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) "$$p"; \
+			go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) "$$p"; \
 			n=$$((n + 1)); \
 		done; \
 	done; \
